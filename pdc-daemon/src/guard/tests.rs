@@ -1,0 +1,250 @@
+// Tests fail loudly by design.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+const MIN: u64 = 60_000;
+const HOUR: u64 = 60 * MIN;
+const DAY: u64 = 24 * HOUR;
+const T0: u64 = 20_000 * DAY;
+
+fn ctx(
+    requester: &str,
+    staff: Option<&str>,
+    category: Option<&str>,
+    query: &str,
+    now_ms: u64,
+) -> RequestContext {
+    RequestContext {
+        requester: requester.to_owned(),
+        staff_user: staff.map(str::to_owned),
+        query: query.to_owned(),
+        disease_category: category.map(str::to_owned),
+        purpose: "treatment".to_owned(),
+        now_ms,
+    }
+}
+
+/// Feeds `days` of a clinician's ordinary work: a few diabetes and hypertension
+/// searches in the given hours.
+fn warm(g: &mut Guard, requester: &str, staff: &str, hours: std::ops::Range<u64>, days: u64) {
+    let cats = ["E08-E13", "I10-I16", "E08-E13", "I20-I25"];
+    for d in 0..days {
+        for (k, h) in hours.clone().enumerate() {
+            let t = T0 + d * DAY + h * HOUR + (k as u64 * 7 % 50) * MIN;
+            let cat = cats[(d as usize + k) % cats.len()];
+            let c = ctx(
+                requester,
+                Some(staff),
+                Some(cat),
+                &format!("{cat} q{}", k % 3),
+                t,
+            );
+            let dec = g.assess(&c);
+            g.record_outcome(&c, 1, false);
+            assert_ne!(
+                dec.verdict,
+                Verdict::Deny,
+                "warm-up request denied: {}",
+                dec.summary()
+            );
+        }
+    }
+}
+
+#[test]
+fn hard_limit_denies_and_may_revoke() {
+    let config = GuardConfig {
+        max_requests_per_minute: 5,
+        revoke_on_deny: true,
+        ..GuardConfig::default()
+    };
+    let mut g = Guard::new(config).unwrap();
+    let mut last = None;
+    for i in 0..6 {
+        let c = ctx(
+            "h1",
+            Some("alice"),
+            Some("E08-E13"),
+            "diabetes",
+            T0 + 10 * HOUR + i * 1000,
+        );
+        last = Some(g.assess(&c));
+        g.record_outcome(&c, 0, false);
+    }
+    let d = last.unwrap();
+    assert_eq!(d.verdict, Verdict::Deny);
+    assert!(d.revoke);
+    assert_eq!(
+        d.reasons[0],
+        "6 requests in the last minute; the limit is 5"
+    );
+    assert!(
+        d.summary()
+            .starts_with("deny score=1.00 revoke: 6 requests in the last minute"),
+        "{}",
+        d.summary()
+    );
+}
+
+#[test]
+fn fresh_guard_is_conservative() {
+    // Ordinary daytime work from a first contact is answered ...
+    let mut g = Guard::new(GuardConfig::default()).unwrap();
+    let c = ctx(
+        "h1",
+        Some("alice"),
+        Some("E08-E13"),
+        "type 2 diabetes",
+        T0 + 10 * HOUR,
+    );
+    let d = g.assess(&c);
+    g.record_outcome(&c, 2, false);
+    assert_eq!(d.verdict, Verdict::Allow, "{}", d.summary());
+
+    // ... but a burst is flagged before any history exists.
+    let mut flagged_at = None;
+    for i in 0..10u64 {
+        let c = ctx(
+            "h2",
+            Some("bob"),
+            Some("I10-I16"),
+            &format!("q{i}"),
+            T0 + 11 * HOUR + i * 1500,
+        );
+        let d = g.assess(&c);
+        g.record_outcome(&c, 1, false);
+        if d.verdict != Verdict::Allow && flagged_at.is_none() {
+            flagged_at = Some(i + 1);
+        }
+    }
+    assert!(
+        flagged_at.is_some_and(|n| n <= 5),
+        "burst flagged at {flagged_at:?}"
+    );
+}
+
+#[test]
+fn breadth_is_explained_in_words() {
+    let mut g = Guard::new(GuardConfig::default()).unwrap();
+    warm(&mut g, "h1", "alice", 9..13, 10);
+    let blocks = [
+        "A00-A09", "B20-B20", "C50-C50", "F20-F29", "G30-G32", "K70-K77", "N17-N19", "O20-O29",
+    ];
+    let mut first_flag = None;
+    for (i, b) in blocks.iter().enumerate() {
+        let c = ctx(
+            "h1",
+            Some("alice"),
+            Some(b),
+            b,
+            T0 + 12 * DAY + 10 * HOUR + i as u64 * 40_000,
+        );
+        let d = g.assess(&c);
+        g.record_outcome(&c, 0, false);
+        if d.verdict != Verdict::Allow && first_flag.is_none() {
+            first_flag = Some((i + 1, d));
+        }
+    }
+    let (n, d) = first_flag.expect("breadth enumeration not flagged");
+    assert!(n <= 5, "flagged only at request {n}");
+    assert!(!d.reasons.is_empty());
+    assert!(
+        d.reasons.iter().any(|r| r.contains("disease categories")),
+        "reasons: {:?}",
+        d.reasons
+    );
+    assert!(d.summary().contains("disease categories"));
+}
+
+#[test]
+fn snapshot_restore_keeps_learned_behaviour() {
+    let mut g = Guard::new(GuardConfig::default()).unwrap();
+    warm(&mut g, "h1", "night-nurse", 1..5, 12);
+    let bytes = g.snapshot();
+    let r = Guard::restore(&bytes, GuardConfig::default()).unwrap();
+
+    // Same state, whatever the map order in the bytes. Only the count of trees
+    // built differs: a restored guard rebuilds its forest from the history.
+    let strip = |b: &[u8]| {
+        let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
+        v["model"]["generation"] = serde_json::Value::Null;
+        v
+    };
+    assert!(
+        strip(&bytes) == strip(&r.snapshot()),
+        "restored state differs"
+    );
+    assert_eq!(r.model.state.history, g.model.state.history);
+    assert!(r.requesters["h1"].profile.learned >= 40);
+
+    // The restored guard judges like the original: the night nurse's usual work is
+    // fine, a fresh guard has never heard of her.
+    let probe = ctx(
+        "h1",
+        Some("night-nurse"),
+        Some("E08-E13"),
+        "E08-E13 q1",
+        T0 + 13 * DAY + 2 * HOUR,
+    );
+    let (mut g2, mut r2) = (g.clone(), r);
+    let (dg, dr) = (g2.assess(&probe), r2.assess(&probe));
+    assert_eq!(dg.verdict, Verdict::Allow);
+    assert_eq!(dr.verdict, dg.verdict);
+    assert!(
+        (dg.score - dr.score).abs() < 0.05,
+        "{} vs {}",
+        dg.score,
+        dr.score
+    );
+    assert!(r2.requesters["h1"].profile.mature(r2.config.maturity));
+    assert!(
+        Guard::new(GuardConfig::default())
+            .unwrap()
+            .requesters
+            .is_empty()
+    );
+}
+
+#[test]
+fn restore_rejects_bad_bytes_and_config() {
+    assert!(matches!(
+        Guard::restore(b"not json", GuardConfig::default()),
+        Err(GuardError::Corrupt(_))
+    ));
+    let old = br#"{"version":99}"#;
+    assert!(matches!(
+        Guard::restore(old, GuardConfig::default()),
+        Err(GuardError::UnsupportedVersion { found: 99 })
+    ));
+    let bad = GuardConfig {
+        flag_threshold: 0.9,
+        deny_threshold: 0.8,
+        ..GuardConfig::default()
+    };
+    let err = Guard::new(bad).unwrap_err();
+    assert!(
+        err.to_string().contains("flag_threshold <= deny_threshold"),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_parses_with_defaults() {
+    let c: GuardConfig =
+        serde_json::from_str(r#"{"max_requests_per_minute": 12, "revoke_on_deny": true}"#).unwrap();
+    assert_eq!(c.max_requests_per_minute, 12);
+    assert!(c.revoke_on_deny);
+    assert_eq!(c.window_secs, GuardConfig::default().window_secs);
+}
+
+#[test]
+fn allowed_decision_has_short_summary() {
+    let d = GuardDecision {
+        verdict: Verdict::Allow,
+        score: 0.42,
+        reasons: vec![],
+        revoke: false,
+    };
+    assert_eq!(d.summary(), "allow score=0.42");
+}

@@ -1,0 +1,634 @@
+//! The HTTP JSON API. Every route needs the node's bearer token; every error is
+//! `{ "error": ..., "detail": ... }`; request bodies are size-limited.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pdc_proto::consent::Grant;
+use pdc_proto::records::{Condition, Note, Profile, Record, record::Body};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::consent::{ConsentError, GrantRequest, decide, fmt_ms};
+use crate::identity::{constant_time_eq, fingerprint};
+use crate::node::Node;
+use crate::records::fhir::{FhirError, export_bundle, import_bundle};
+use crate::records::{RecordError, StoredRecord, content_hash, kind, new_id, now_ms, summary};
+use crate::store::StoreError;
+
+/// A JSON error response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    error: &'static str,
+    detail: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            detail: detail.into(),
+        }
+    }
+    fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error": self.error, "detail": self.detail })),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::DiskFull(_) => {
+                Self::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string())
+            }
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
+        }
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Store(s) => s.into(),
+            RecordError::NotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            RecordError::Invalid(_) => Self::bad_request(e.to_string()),
+            RecordError::Decrypt { .. } => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "decrypt", e.to_string())
+            }
+        }
+    }
+}
+
+impl From<ConsentError> for ApiError {
+    fn from(e: ConsentError) -> Self {
+        match e {
+            ConsentError::Store(s) => s.into(),
+            ConsentError::NotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            ConsentError::Invalid(_) => Self::bad_request(e.to_string()),
+            ConsentError::AlreadyRevoked(_) => {
+                Self::new(StatusCode::CONFLICT, "already_revoked", e.to_string())
+            }
+            ConsentError::Corrupt(_) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt", e.to_string())
+            }
+        }
+    }
+}
+
+impl From<FhirError> for ApiError {
+    fn from(e: FhirError) -> Self {
+        match e {
+            FhirError::TooLarge { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+            }
+            _ => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_fhir",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Turns a raw body into `T`, with body-limit and JSON errors as JSON responses.
+fn parse_json<T: for<'de> Deserialize<'de>>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body_bytes(body)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!("request body is not valid JSON for this call: {e}"))
+    })
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
+        let status = r.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                "too_large",
+                "request body exceeds the node's limit (api_max_body_bytes)",
+            )
+        } else {
+            ApiError::new(status, "bad_body", r.body_text())
+        }
+    })
+}
+
+/// Builds the API router for a node.
+pub fn router(node: Arc<Node>) -> Router {
+    let limit = node.config.api_max_body_bytes;
+    let api = Router::new()
+        .route("/status", get(status))
+        .route("/records", get(list_records).post(add_record))
+        .route(
+            "/records/{id}",
+            get(show_record).put(update_record).delete(delete_record),
+        )
+        .route("/fhir/import", post(fhir_import))
+        .route("/fhir/export", get(fhir_export))
+        .route("/consents", get(list_consents).post(grant_consent))
+        .route("/consents/{id}/revoke", post(revoke_consent))
+        .route("/consents/check", post(check_consent));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such API route; see README.md for the routes",
+            )
+        })
+        .layer(middleware::from_fn_with_state(node.clone(), require_token))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(node)
+}
+
+/// Deny by default: every request needs `Authorization: Bearer <token>`.
+async fn require_token(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(t) if constant_time_eq(t.as_bytes(), node.identity.api_token.as_bytes()) => {
+            next.run(req).await
+        }
+        _ => {
+            let mut resp = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or wrong bearer token; send `Authorization: Bearer <token>` with the token from the node's api.token file",
+            )
+            .into_response();
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            resp
+        }
+    }
+}
+
+async fn status(State(node): State<Arc<Node>>) -> ApiResult {
+    let records = node.records.list().await?;
+    let consents = node.consents.list().await?;
+    let live = consents
+        .iter()
+        .filter(|g| g.revoked_ms == 0 && (g.not_after_ms == 0 || g.not_after_ms > now_ms()))
+        .count();
+    Ok(Json(json!({
+        "name": node.config.name,
+        "role": node.config.role.as_str(),
+        "account": node.identity.account_hex(),
+        "fingerprint": fingerprint(&node.identity.account()),
+        "peer_id": node.identity.peer_id(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_secs": node.started.elapsed().as_secs(),
+        "records": records.len(),
+        "consents_live": live,
+        "consents_total": consents.len(),
+        "data_dir": node.config.data_dir.display().to_string(),
+    }))
+    .into_response())
+}
+
+/// JSON view of a record. `full` includes imported FHIR JSON.
+fn record_json(s: &StoredRecord, full: bool) -> Value {
+    let r = &s.record;
+    let body = match &r.body {
+        Some(Body::Profile(p)) => json!({
+            "display_name": p.display_name, "pseudonym": p.pseudonym, "birth_date": p.birth_date, "gender": p.gender,
+        }),
+        Some(Body::Condition(c)) => json!({
+            "text": c.text, "status": c.status, "onset": c.onset, "code_system": c.code_system, "code": c.code,
+            "icd10_codes": c.icd10_codes,
+        }),
+        Some(Body::Note(n)) => json!({ "title": n.title, "text": n.text }),
+        Some(Body::Fhir(f)) => json!({ "resource_type": f.resource_type }),
+        None => json!({}),
+    };
+    let mut v = json!({
+        "id": r.id,
+        "kind": kind(r),
+        "summary": summary(r),
+        "hash": hex::encode(s.hash),
+        "created_ms": r.created_ms,
+        "updated_ms": r.updated_ms,
+        "created": fmt_ms(r.created_ms),
+        "body": body,
+    });
+    if full {
+        let fhir = match &r.body {
+            Some(Body::Profile(p)) => &p.fhir_json,
+            Some(Body::Condition(c)) => &c.fhir_json,
+            Some(Body::Fhir(f)) => &f.json,
+            _ => "",
+        };
+        if !fhir.is_empty() {
+            v["fhir"] = serde_json::from_str(fhir).unwrap_or(Value::Null);
+        }
+    }
+    v
+}
+
+async fn list_records(State(node): State<Arc<Node>>) -> ApiResult {
+    let recs = node.records.list().await?;
+    Ok(
+        Json(json!({ "records": recs.iter().map(|r| record_json(r, false)).collect::<Vec<_>>() }))
+            .into_response(),
+    )
+}
+
+async fn show_record(State(node): State<Arc<Node>>, Path(id): Path<String>) -> ApiResult {
+    Ok(Json(record_json(&node.records.get(&id).await?, true)).into_response())
+}
+
+/// A record as the API accepts it.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+enum RecordInput {
+    Condition {
+        text: String,
+        #[serde(default)]
+        status: Option<String>,
+        #[serde(default)]
+        onset: Option<String>,
+    },
+    Note {
+        #[serde(default)]
+        title: String,
+        #[serde(default)]
+        text: String,
+    },
+    Profile {
+        display_name: String,
+        #[serde(default)]
+        pseudonym: String,
+        #[serde(default)]
+        birth_date: String,
+        #[serde(default)]
+        gender: String,
+    },
+}
+
+const CONDITION_STATUSES: &[&str] = &[
+    "active",
+    "recurrence",
+    "relapse",
+    "inactive",
+    "remission",
+    "resolved",
+    "unknown",
+];
+
+fn body_from_input(input: RecordInput, previous: Option<&Body>) -> Result<Body, ApiError> {
+    Ok(match input {
+        RecordInput::Condition {
+            text,
+            status,
+            onset,
+        } => {
+            let status = status
+                .unwrap_or_else(|| "active".into())
+                .to_ascii_lowercase();
+            if !CONDITION_STATUSES.contains(&status.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "status '{status}' is unknown; use one of {}",
+                    CONDITION_STATUSES.join(", ")
+                )));
+            }
+            if text.len() > 4096 {
+                return Err(ApiError::bad_request(
+                    "condition text is longer than 4096 characters",
+                ));
+            }
+            // An edit keeps the coding of an imported condition only if the words stay.
+            let kept = match previous {
+                Some(Body::Condition(c)) if c.text == text => c.clone(),
+                _ => Condition::default(),
+            };
+            Body::Condition(Condition {
+                text,
+                status,
+                onset: onset.unwrap_or_default(),
+                ..kept
+            })
+        }
+        RecordInput::Note { title, text } => Body::Note(Note { title, text }),
+        RecordInput::Profile {
+            display_name,
+            pseudonym,
+            birth_date,
+            gender,
+        } => {
+            if display_name.trim().is_empty() {
+                return Err(ApiError::bad_request("a profile needs a display_name"));
+            }
+            let kept = match previous {
+                Some(Body::Profile(p)) => p.clone(),
+                _ => Profile::default(),
+            };
+            Body::Profile(Profile {
+                display_name,
+                pseudonym,
+                birth_date,
+                gender,
+                ..kept
+            })
+        }
+    })
+}
+
+async fn add_record(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let input: RecordInput = parse_json(body)?;
+    if matches!(input, RecordInput::Profile { .. })
+        && let Some(p) = node
+            .records
+            .list()
+            .await?
+            .into_iter()
+            .find(|r| matches!(r.record.body, Some(Body::Profile(_))))
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "profile_exists",
+            format!(
+                "this node already has a profile (record {}); update it with PUT /api/v1/records/{}",
+                p.record.id, p.record.id
+            ),
+        ));
+    }
+    let now = now_ms();
+    let record = Record {
+        id: new_id(),
+        created_ms: now,
+        updated_ms: now,
+        body: Some(body_from_input(input, None)?),
+    };
+    let stored = node.records.put(record).await?;
+    Ok((StatusCode::CREATED, Json(record_json(&stored, false))).into_response())
+}
+
+async fn update_record(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let input: RecordInput = parse_json(body)?;
+    let old = node.records.get(&id).await?;
+    let body = body_from_input(input, old.record.body.as_ref())?;
+    if std::mem::discriminant(&body)
+        != std::mem::discriminant(old.record.body.as_ref().unwrap_or(&body))
+    {
+        return Err(ApiError::bad_request(format!(
+            "record {id} is a {}; its kind cannot change",
+            kind(&old.record)
+        )));
+    }
+    let record = Record {
+        body: Some(body),
+        updated_ms: now_ms(),
+        ..old.record
+    };
+    Ok(Json(record_json(&node.records.put(record).await?, false)).into_response())
+}
+
+async fn delete_record(State(node): State<Arc<Node>>, Path(id): Path<String>) -> ApiResult {
+    node.records.delete(&id).await?;
+    Ok(Json(json!({ "deleted": id })).into_response())
+}
+
+async fn fhir_import(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let bytes = body_bytes(body)?;
+    let imported = tokio::task::spawn_blocking(move || import_bundle(&bytes))
+        .await
+        .map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })??;
+    let existing = node.records.list().await?;
+    let known: std::collections::HashSet<[u8; 32]> = existing.iter().map(|r| r.hash).collect();
+    let old_profile = existing
+        .iter()
+        .find(|r| matches!(r.record.body, Some(Body::Profile(_))));
+    let mut fresh = Vec::new();
+    let mut skipped = 0usize;
+    for mut r in imported {
+        // One patient per node: an imported Patient replaces the profile, keeping the
+        // record id and the pseudonym the patient chose.
+        if let (Some(Body::Profile(new)), Some(old)) = (&mut r.body, old_profile) {
+            if let Some(Body::Profile(p)) = &old.record.body {
+                new.pseudonym = p.pseudonym.clone();
+            }
+            r.id = old.record.id.clone();
+            r.created_ms = old.record.created_ms;
+        }
+        if known.contains(&content_hash(&r)) {
+            skipped += 1;
+            continue;
+        }
+        fresh.push(r);
+    }
+    let count = |k: &str| fresh.iter().filter(|r| kind(r) == k).count();
+    let (profiles, conditions, others) = (count("profile"), count("condition"), count("fhir"));
+    let stored = node.records.put_many(fresh).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "imported": stored.len(), "profile": profiles, "conditions": conditions, "other_resources": others,
+            "skipped_duplicates": skipped,
+        })),
+    )
+        .into_response())
+}
+
+async fn fhir_export(State(node): State<Arc<Node>>) -> ApiResult {
+    let recs: Vec<Record> = node
+        .records
+        .list()
+        .await?
+        .into_iter()
+        .map(|s| s.record)
+        .collect();
+    Ok(Json(export_bundle(&recs)).into_response())
+}
+
+fn grant_json(g: &Grant) -> Value {
+    let now = now_ms();
+    let state = if g.revoked_ms != 0 {
+        "revoked"
+    } else if g.not_after_ms != 0 && g.not_after_ms <= now {
+        "expired"
+    } else {
+        "live"
+    };
+    json!({
+        "grant_id": hex::encode(&g.grant_id),
+        "grantee": hex::encode(&g.grantee),
+        "grantee_fingerprint": fingerprint(&g.grantee),
+        "grantee_name": g.grantee_name,
+        "scope": g.scope,
+        "purposes": g.purposes,
+        "not_after_ms": g.not_after_ms,
+        "expires": if g.not_after_ms == 0 { "never".to_string() } else { fmt_ms(g.not_after_ms) },
+        "price": g.price,
+        "created": fmt_ms(g.created_ms),
+        "revoked": if g.revoked_ms == 0 { Value::Null } else { json!(fmt_ms(g.revoked_ms)) },
+        "state": state,
+    })
+}
+
+async fn list_consents(State(node): State<Arc<Node>>) -> ApiResult {
+    let grants = node.consents.list().await?;
+    Ok(
+        Json(json!({ "consents": grants.iter().map(grant_json).collect::<Vec<_>>() }))
+            .into_response(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantInput {
+    grantee: String,
+    #[serde(default)]
+    grantee_name: String,
+    #[serde(default)]
+    purposes: Vec<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    /// Days until expiry; 0 = never; absent = config default.
+    #[serde(default)]
+    expires_in_days: Option<u64>,
+    /// Price per access in micro-credits; absent = config default.
+    #[serde(default)]
+    price: Option<u64>,
+}
+
+fn parse_key(s: &str, what: &str) -> Result<Vec<u8>, ApiError> {
+    let k = hex::decode(s.trim()).map_err(|_| {
+        ApiError::bad_request(format!(
+            "{what} must be a 64-hex-digit public key, got '{s}'"
+        ))
+    })?;
+    if k.len() != 32 {
+        return Err(ApiError::bad_request(format!(
+            "{what} must be 32 bytes (64 hex digits), got {} bytes",
+            k.len()
+        )));
+    }
+    Ok(k)
+}
+
+async fn grant_consent(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let input: GrantInput = parse_json(body)?;
+    let grantee = parse_key(&input.grantee, "grantee")?;
+    let defaults = &node.config.consent;
+    let now = now_ms();
+    let days = input.expires_in_days.unwrap_or(defaults.expiry_days);
+    let req = GrantRequest {
+        grantee,
+        grantee_name: input.grantee_name,
+        scope: input.scope.unwrap_or_else(|| "all".into()),
+        purposes: if input.purposes.is_empty() {
+            defaults.purposes.clone()
+        } else {
+            input.purposes
+        },
+        not_after_ms: if days == 0 {
+            0
+        } else {
+            now.saturating_add(days.saturating_mul(86_400_000))
+        },
+        price: input.price.unwrap_or(defaults.price),
+    };
+    let g = node.consents.grant(req, now).await?;
+    Ok((StatusCode::CREATED, Json(grant_json(&g))).into_response())
+}
+
+async fn revoke_consent(State(node): State<Arc<Node>>, Path(id): Path<String>) -> ApiResult {
+    Ok(Json(grant_json(&node.consents.revoke(&id, now_ms()).await?)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckInput {
+    requester: String,
+    purpose: String,
+}
+
+/// Lets an owner ask "would this requester be allowed now?" without any access.
+async fn check_consent(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let input: CheckInput = parse_json(body)?;
+    let requester = parse_key(&input.requester, "requester")?;
+    let grants = node.consents.list().await?;
+    let v = match decide(&grants, &requester, &input.purpose, now_ms()) {
+        crate::consent::Decision::Allow {
+            grant_id,
+            price,
+            scope,
+        } => {
+            json!({ "decision": "allow", "grant_id": hex::encode(grant_id), "price": price, "scope": scope })
+        }
+        crate::consent::Decision::Deny { reason } => {
+            json!({ "decision": "deny", "reason": reason })
+        }
+    };
+    Ok(Json(v).into_response())
+}
+
+/// Prometheus text format.
+async fn metrics(State(node): State<Arc<Node>>) -> ApiResult {
+    let records = node.records.list().await?.len();
+    let consents = node.consents.list().await?.len();
+    let text = format!(
+        "# HELP pdc_records Records held by this node.\n# TYPE pdc_records gauge\npdc_records {records}\n\
+         # HELP pdc_consents Consent grants, live or not.\n# TYPE pdc_consents gauge\npdc_consents {consents}\n\
+         # HELP pdc_uptime_seconds Seconds since start.\n# TYPE pdc_uptime_seconds counter\npdc_uptime_seconds {}\n",
+        node.started.elapsed().as_secs()
+    );
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}

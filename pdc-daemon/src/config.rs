@@ -1,0 +1,299 @@
+//! One documented [`Config`], loaded from TOML, then `PDC_*` environment overrides,
+//! then command-line flags (applied by the binary).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Name of the config file inside a node's data directory.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// What kind of principal a node is. One principal per node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A person holding their own medical data.
+    #[default]
+    Patient,
+    /// An institution that searches consenting patients' data.
+    Hospital,
+}
+
+impl Role {
+    /// The lowercase name used in config files, the API and the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Patient => "patient",
+            Role::Hospital => "hospital",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "patient" => Ok(Role::Patient),
+            "hospital" => Ok(Role::Hospital),
+            other => Err(ConfigError::Invalid {
+                field: "role",
+                detail: format!("'{other}' is not a role; use 'patient' or 'hospital'"),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A node's configuration. Every field has a documented default, so a config file only
+/// needs what differs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory holding the node's keys, token, config and database. Default: the
+    /// directory the config file is in, or `~/.pdc`.
+    pub data_dir: PathBuf,
+    /// Patient or hospital.
+    pub role: Role,
+    /// Display name, a label only: other nodes always see it beside a key fingerprint.
+    pub name: String,
+    /// Where the HTTP API listens. Loopback by default: exposing the API to a network
+    /// is an explicit choice.
+    pub api_listen: SocketAddr,
+    /// Largest HTTP request body accepted, in bytes (FHIR bundles included).
+    pub api_max_body_bytes: usize,
+    /// Consent defaults used when a grant does not say otherwise.
+    pub consent: ConsentDefaults,
+    /// Log filter in `tracing_subscriber::EnvFilter` syntax, e.g. `info,pdc_daemon=debug`.
+    pub log: String,
+}
+
+/// Defaults applied to new consent grants.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsentDefaults {
+    /// Price of one access in micro-credits (1 credit = 1,000,000). Default 0.5 credits.
+    pub price: u64,
+    /// Purposes granted when none are named.
+    pub purposes: Vec<String>,
+    /// Days until a grant expires when no expiry is given; 0 means no expiry.
+    pub expiry_days: u64,
+}
+
+impl Default for ConsentDefaults {
+    fn default() -> Self {
+        Self {
+            price: 500_000,
+            purposes: vec!["treatment".into()],
+            expiry_days: 365,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            role: Role::Patient,
+            name: String::new(),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            api_max_body_bytes: 16 * 1024 * 1024,
+            consent: ConsentDefaults::default(),
+            log: "info".into(),
+        }
+    }
+}
+
+/// `~/.pdc`, or `./.pdc` when there is no home directory.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".pdc")
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for [`Config`].
+    #[error("config file {path} is invalid: {detail}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said, with line and column.
+        detail: String,
+    },
+    /// A value is out of range or an environment override could not be parsed.
+    #[error("invalid {field}: {detail}")]
+    Invalid {
+        /// The field or variable.
+        field: &'static str,
+        /// What was wrong and what to do.
+        detail: String,
+    },
+}
+
+impl Config {
+    /// Parses TOML text. `origin` names the source in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Loads a config file, then applies `PDC_*` environment overrides and validates.
+    /// A relative or empty `data_dir` is taken relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg = Self::from_toml(&text, path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if !text.lines().any(|l| l.trim_start().starts_with("data_dir")) {
+            cfg.data_dir = base.to_path_buf();
+        } else if cfg.data_dir.is_relative() {
+            cfg.data_dir = base.join(&cfg.data_dir);
+        }
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Applies overrides from variables named `PDC_<FIELD>`; `get` is the environment
+    /// (a parameter so tests need not touch the process environment).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("PDC_API_LISTEN") {
+            self.api_listen = v.parse().map_err(|e| ConfigError::Invalid {
+                field: "PDC_API_LISTEN",
+                detail: format!("'{v}' is not an address like 127.0.0.1:7070 ({e})"),
+            })?;
+        }
+        if let Some(v) = get("PDC_API_MAX_BODY_BYTES") {
+            self.api_max_body_bytes = v.parse().map_err(|e| ConfigError::Invalid {
+                field: "PDC_API_MAX_BODY_BYTES",
+                detail: format!("'{v}' is not a byte count ({e})"),
+            })?;
+        }
+        if let Some(v) = get("PDC_NAME") {
+            self.name = v;
+        }
+        if let Some(v) = get("PDC_LOG") {
+            self.log = v;
+        }
+        if let Some(v) = get("PDC_DEFAULT_PRICE") {
+            self.consent.price = v.parse().map_err(|e| ConfigError::Invalid {
+                field: "PDC_DEFAULT_PRICE",
+                detail: format!("'{v}' is not a number of micro-credits ({e})"),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "name",
+                detail: "a node needs a display name; set name = \"...\" in the config".into(),
+            });
+        }
+        if self.api_max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid {
+                field: "api_max_body_bytes",
+                detail: format!(
+                    "{} bytes is too small; use at least 1024",
+                    self.api_max_body_bytes
+                ),
+            });
+        }
+        if self.consent.purposes.iter().any(|p| p.trim().is_empty()) {
+            return Err(ConfigError::Invalid {
+                field: "consent.purposes",
+                detail: "purposes must be non-empty words such as \"treatment\"".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The config file text `pdc-daemon init` writes: every value spelled out.
+    pub fn to_toml(&self) -> String {
+        // Serializing a plain struct of strings, numbers and tables cannot fail.
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_configs_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("config/ exists") {
+            let path = entry.expect("entry").path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name.starts_with("node") && name.ends_with(".toml") {
+                let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                cfg.validate().expect("valid");
+                n += 1;
+            }
+        }
+        assert!(
+            n >= 2,
+            "expected example node configs in config/, found {n}"
+        );
+    }
+
+    #[test]
+    fn env_overrides_and_errors() {
+        let mut cfg = Config {
+            name: "x".into(),
+            ..Config::default()
+        };
+        cfg.apply_env(|k| (k == "PDC_API_LISTEN").then(|| "127.0.0.1:9999".to_string()))
+            .expect("ok");
+        assert_eq!(cfg.api_listen.port(), 9999);
+        let err = cfg.apply_env(|k| (k == "PDC_API_LISTEN").then(|| "nope".to_string()));
+        assert!(err.expect_err("bad").to_string().contains("PDC_API_LISTEN"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_location() {
+        let err = Config::from_toml("name = \"a\"\napi_lisen = \"x\"\n", Path::new("c.toml"))
+            .expect_err("typo refused");
+        let msg = err.to_string();
+        assert!(msg.contains("api_lisen") && msg.contains("c.toml"), "{msg}");
+    }
+
+    #[test]
+    fn roundtrip_of_written_config() {
+        let cfg = Config {
+            name: "Alice".into(),
+            role: Role::Hospital,
+            ..Config::default()
+        };
+        let back = Config::from_toml(&cfg.to_toml(), Path::new("x")).expect("parses");
+        assert_eq!(back.name, "Alice");
+        assert_eq!(back.role, Role::Hospital);
+        assert_eq!(back.consent.price, 500_000);
+    }
+}

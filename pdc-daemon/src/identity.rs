@@ -1,0 +1,309 @@
+//! Node identity: the ed25519 key that is both the ledger account and the libp2p
+//! `PeerId`, the record encryption key, the API token, and the 0600 files they live in.
+//!
+//! Losing `keys/node.key` loses the account: nothing else can sign for it.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+/// Node signing key, relative to the data directory.
+pub const NODE_KEY_FILE: &str = "keys/node.key";
+/// Record encryption key, relative to the data directory.
+pub const RECORDS_KEY_FILE: &str = "keys/records.key";
+/// API bearer token, relative to the data directory.
+pub const TOKEN_FILE: &str = "api.token";
+
+/// Why an identity file could not be created or used.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// A secret file can be read by group or others.
+    #[error(
+        "{path} is readable by other users (mode {mode:o}); secrets must be private: run `chmod 600 {path}` and start again"
+    )]
+    InsecurePermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A file is missing.
+    #[error("{path} is missing: {what}")]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// What to do about it.
+        what: &'static str,
+    },
+    /// The file exists but does not hold a valid key or token.
+    #[error("{path} is corrupt: {detail}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Refusing to overwrite an existing node.
+    #[error(
+        "{path} already exists: this directory already holds a node; use another --data-dir or remove it deliberately"
+    )]
+    AlreadyExists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Other I/O failure.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
+    move |source| IdentityError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `contents` to a new file with mode 0600, failing if it exists. The data is
+/// synced so a crash right after `init` leaves either no file or a whole one.
+pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), IdentityError> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+        fs::set_permissions(parent, fs::Permissions::from_mode(0o700)).map_err(io_err(parent))?;
+    }
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => IdentityError::AlreadyExists { path: path.into() },
+            _ => IdentityError::Io {
+                path: path.into(),
+                source: e,
+            },
+        })?;
+    f.write_all(contents).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))?;
+    Ok(())
+}
+
+/// Refuses a secret file that group or others can read or write.
+pub fn check_private(path: &Path) -> Result<(), IdentityError> {
+    let meta = fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => IdentityError::Missing {
+            path: path.into(),
+            what: "create the node with `pdc-daemon init --role patient|hospital --name NAME`",
+        },
+        _ => IdentityError::Io {
+            path: path.into(),
+            source: e,
+        },
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(IdentityError::InsecurePermissions {
+            path: path.into(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// Reads a private file of exactly 32 bytes written as 64 hex digits.
+fn read_key32(path: &Path) -> Result<Zeroizing<[u8; 32]>, IdentityError> {
+    check_private(path)?;
+    let text = Zeroizing::new(fs::read_to_string(path).map_err(io_err(path))?);
+    let mut out = Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(text.trim(), out.as_mut()).map_err(|e| IdentityError::Corrupt {
+        path: path.into(),
+        detail: format!("expected 64 hex digits ({e}); restore it from your backup"),
+    })?;
+    Ok(out)
+}
+
+fn random32() -> Zeroizing<[u8; 32]> {
+    let mut b = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(b.as_mut());
+    b
+}
+
+/// Everything secret a node holds.
+pub struct NodeIdentity {
+    /// Signs ledger blocks; its public half is the account and the PeerId.
+    pub signing_key: SigningKey,
+    /// Encrypts records at rest.
+    pub records_key: Zeroizing<[u8; 32]>,
+    /// The API bearer token.
+    pub api_token: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for NodeIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets, even in debug logs.
+        f.debug_struct("NodeIdentity")
+            .field("account", &self.account_hex())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeIdentity {
+    /// Creates all secret files in `data_dir`, refusing if any exists.
+    pub fn create(data_dir: &Path) -> Result<Self, IdentityError> {
+        for f in [NODE_KEY_FILE, RECORDS_KEY_FILE, TOKEN_FILE] {
+            let p = data_dir.join(f);
+            if p.exists() {
+                return Err(IdentityError::AlreadyExists { path: p });
+            }
+        }
+        let seed = random32();
+        let records_key = random32();
+        let token = Zeroizing::new(hex::encode(random32().as_ref()));
+        write_secret_file(
+            &data_dir.join(NODE_KEY_FILE),
+            hex::encode(seed.as_ref()).as_bytes(),
+        )?;
+        write_secret_file(
+            &data_dir.join(RECORDS_KEY_FILE),
+            hex::encode(records_key.as_ref()).as_bytes(),
+        )?;
+        write_secret_file(&data_dir.join(TOKEN_FILE), token.as_bytes())?;
+        Ok(Self {
+            signing_key: SigningKey::from_bytes(&seed),
+            records_key,
+            api_token: token,
+        })
+    }
+
+    /// Loads all secret files, refusing any that others can read.
+    pub fn load(data_dir: &Path) -> Result<Self, IdentityError> {
+        let seed = read_key32(&data_dir.join(NODE_KEY_FILE))?;
+        let records_key = read_key32(&data_dir.join(RECORDS_KEY_FILE))?;
+        let token_path = data_dir.join(TOKEN_FILE);
+        check_private(&token_path)?;
+        let token = Zeroizing::new(
+            fs::read_to_string(&token_path)
+                .map_err(io_err(&token_path))?
+                .trim()
+                .to_string(),
+        );
+        if token.len() < 32 {
+            return Err(IdentityError::Corrupt {
+                path: token_path,
+                detail: "token is shorter than 32 characters; write a long random token".into(),
+            });
+        }
+        Ok(Self {
+            signing_key: SigningKey::from_bytes(&seed),
+            records_key,
+            api_token: token,
+        })
+    }
+
+    /// The 32-byte public key: the ledger account.
+    pub fn account(&self) -> [u8; 32] {
+        self.signing_key.verifying_key().to_bytes()
+    }
+
+    /// The account as hex.
+    pub fn account_hex(&self) -> String {
+        hex::encode(self.account())
+    }
+
+    /// The libp2p `PeerId` derived from the same key, so the network identity and the
+    /// ledger account are one.
+    pub fn peer_id(&self) -> String {
+        let mut secret = self.signing_key.to_bytes();
+        match libp2p_identity::Keypair::ed25519_from_bytes(&mut secret) {
+            Ok(kp) => kp.public().to_peer_id().to_string(),
+            Err(_) => String::new(),
+        }
+    }
+}
+
+/// Short form of a key shown beside display names: the first 8 hex digits, grouped.
+pub fn fingerprint(account: &[u8]) -> String {
+    let h = hex::encode(account);
+    let h = h.get(..8).unwrap_or(&h);
+    format!("{}:{}", &h[..h.len().min(4)], &h[h.len().min(4)..])
+}
+
+/// Compares secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_then_load_and_refuse_overwrite() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let id = NodeIdentity::create(dir.path()).expect("create");
+        for f in [NODE_KEY_FILE, RECORDS_KEY_FILE, TOKEN_FILE] {
+            let mode = fs::metadata(dir.path().join(f))
+                .expect("meta")
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600, "{f}");
+        }
+        let again = NodeIdentity::load(dir.path()).expect("load");
+        assert_eq!(id.account(), again.account());
+        assert!(!id.peer_id().is_empty());
+        assert!(matches!(
+            NodeIdentity::create(dir.path()),
+            Err(IdentityError::AlreadyExists { .. })
+        ));
+    }
+
+    #[test]
+    fn readable_key_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().expect("tmp");
+        NodeIdentity::create(dir.path()).expect("create");
+        let key = dir.path().join(NODE_KEY_FILE);
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let msg = NodeIdentity::load(dir.path())
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            msg.contains(&format!("chmod 600 {}", key.display())),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn corrupt_key_is_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        NodeIdentity::create(dir.path()).expect("create");
+        let key = dir.path().join(RECORDS_KEY_FILE);
+        fs::write(&key, "zz").expect("write");
+        let msg = NodeIdentity::load(dir.path())
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            msg.contains("records.key") && msg.contains("corrupt"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn ct_eq() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,26 @@
+//! Sec-Net PDC node: a personal data center that holds its owner's medical records,
+//! decides who may read them, and logs every access.
+//!
+//! # Layout
+//! Dependencies point one way: a module only uses modules listed below it.
+//! - [`api`]: HTTP JSON API with bearer-token auth.
+//! - [`node`]: wires the parts together; start-up and shutdown.
+//! - [`guard`]: access-behaviour anomaly detection ("AI security").
+//! - [`consent`]: grants, revocations, the pure access decision.
+//! - [`search`]: ICD-10-CM disease terminology and similarity ranking ("AI search").
+//! - [`records`]: encrypted patient records; FHIR import/export.
+//! - [`ledger`]: block lattice: blocks, validation, fold to balances, fork proofs.
+//! - [`store`]: RocksDB column families, typed keys, group-committed durable writes.
+//! - [`identity`]: keys, token, 0600 files.
+//! - [`config`]: one documented Config from TOML and `PDC_*` variables.
+
+pub mod api;
+pub mod config;
+pub mod consent;
+pub mod guard;
+pub mod identity;
+pub mod ledger;
+pub mod node;
+pub mod records;
+pub mod search;
+pub mod store;

@@ -1,0 +1,136 @@
+//! `pdc-daemon`: create and run a Sec-Net PDC node.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pdc_daemon::config::{CONFIG_FILE, Config, Role, default_data_dir};
+
+/// Sec-Net PDC node: holds your medical data and decides who may read it.
+#[derive(Parser, Debug)]
+#[command(name = "pdc-daemon", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a new node: signing key, records key, API token and config (all 0600).
+    Init {
+        /// patient or hospital.
+        #[arg(long)]
+        role: Role,
+        /// Display name (a label; others see it beside your key fingerprint).
+        #[arg(long)]
+        name: String,
+        /// Where the node keeps its keys and data.
+        #[arg(long, env = "PDC_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Run the node until SIGINT or SIGTERM.
+    Run {
+        /// The node's data directory (holds config.toml).
+        #[arg(long, env = "PDC_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Config file; default: DATA_DIR/config.toml.
+        #[arg(long, env = "PDC_CONFIG")]
+        config: Option<PathBuf>,
+        /// Override the API listen address, e.g. 127.0.0.1:0 for any free port.
+        #[arg(long)]
+        api_listen: Option<std::net::SocketAddr>,
+    },
+    /// Replay generated clinical traffic and attack episodes through the real access
+    /// guard and print detection and false-positive rates beside a fixed rate limit.
+    GuardEval {
+        /// Seed of the traffic generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init {
+            role,
+            name,
+            data_dir,
+        } => {
+            let dir = data_dir.unwrap_or_else(default_data_dir);
+            let report = pdc_daemon::node::init(&dir, role, &name)?;
+            println!(
+                "created {role} node '{}' in {}",
+                name.trim(),
+                report.data_dir.display()
+            );
+            println!("account:  {}", report.account);
+            println!("peer id:  {}", report.peer_id);
+            println!(
+                "Back up {}/keys/node.key: losing it loses this account.",
+                report.data_dir.display()
+            );
+            println!(
+                "Start it with: pdc-daemon run --data-dir {}",
+                report.data_dir.display()
+            );
+            Ok(())
+        }
+        Command::Run {
+            data_dir,
+            config,
+            api_listen,
+        } => {
+            let path = match (config, data_dir) {
+                (Some(c), _) => c,
+                (None, Some(d)) => d.join(CONFIG_FILE),
+                (None, None) => default_data_dir().join(CONFIG_FILE),
+            };
+            if !path.exists() {
+                anyhow::bail!(
+                    "no node config at {}; create a node first with `pdc-daemon init --role patient|hospital --name NAME --data-dir DIR`",
+                    path.display()
+                );
+            }
+            let mut cfg = Config::load(&path)?;
+            if let Some(a) = api_listen {
+                cfg.api_listen = a;
+            }
+            init_tracing(&cfg.log);
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(pdc_daemon::node::run(
+                cfg,
+                pdc_daemon::node::shutdown_signal(),
+            ))?;
+            Ok(())
+        }
+        Command::GuardEval { seed } => {
+            print!("{}", pdc_daemon::guard::run_guard_eval(seed));
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,448 @@
+//! RocksDB behind a small typed surface: column families as constants, key encodings in
+//! one place, writes as batches made durable by one writer thread that groups
+//! concurrent batches into a single synced write (group commit).
+//!
+//! Reads run on `spawn_blocking`; the writer owns its own thread. Nothing here blocks the
+//! async runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
+use tokio::sync::{mpsc, oneshot};
+
+/// Column family names. One per kind of data, so each can be scanned on its own.
+pub mod cf {
+    /// Node metadata (schema version, counters).
+    pub const META: &str = "meta";
+    /// Encrypted patient records, by record id.
+    pub const RECORDS: &str = "records";
+    /// Consent grants, by grant id.
+    pub const CONSENTS: &str = "consents";
+    /// Ledger blocks, by block hash.
+    pub const BLOCKS: &str = "blocks";
+    /// Chain index: author ‖ seq (big-endian) -> block hash.
+    pub const CHAIN: &str = "chain";
+    /// Chain heads: author -> seq ‖ hash.
+    pub const HEADS: &str = "heads";
+    /// Fork proofs, by author.
+    pub const FORKS: &str = "forks";
+    /// Access-guard learned state.
+    pub const GUARD: &str = "guard";
+    /// Known peers.
+    pub const PEERS: &str = "peers";
+    /// Every column family, in creation order.
+    pub const ALL: &[&str] = &[
+        META, RECORDS, CONSENTS, BLOCKS, CHAIN, HEADS, FORKS, GUARD, PEERS,
+    ];
+}
+
+/// Key encodings. Integers are big-endian so range scans come out in order.
+pub mod keys {
+    /// Chain index key: the author's 32-byte key followed by the big-endian seq.
+    pub fn chain(author: &[u8; 32], seq: u64) -> Vec<u8> {
+        let mut k = Vec::with_capacity(40);
+        k.extend_from_slice(author);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+
+    /// Splits a chain index key; `None` if it is not 40 bytes.
+    pub fn parse_chain(key: &[u8]) -> Option<([u8; 32], u64)> {
+        let author: [u8; 32] = key.get(..32)?.try_into().ok()?;
+        let seq: [u8; 8] = key.get(32..40)?.try_into().ok()?;
+        (key.len() == 40).then(|| (author, u64::from_be_bytes(seq)))
+    }
+}
+
+/// Storage failures, with what to do about them.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the database.
+    #[error(
+        "the database at {0} is in use by another process; stop the other pdc-daemon or use another --data-dir"
+    )]
+    Locked(PathBuf),
+    /// The disk is full; nothing of the failed write was stored.
+    #[error("disk full: the write was not stored; free disk space and retry ({0})")]
+    DiskFull(String),
+    /// Any other RocksDB error.
+    #[error("database error: {0}")]
+    Db(String),
+    /// The store was closed (the node is shutting down).
+    #[error("the store is shut down")]
+    Closed,
+}
+
+impl StoreError {
+    fn from_rocks(e: rocksdb::Error) -> Self {
+        let s = e.into_string();
+        if s.contains("No space left") || s.contains("ENOSPC") {
+            StoreError::DiskFull(s)
+        } else {
+            StoreError::Db(s)
+        }
+    }
+}
+
+/// One key-value operation of a batch.
+#[derive(Debug, Clone)]
+enum Op {
+    Put {
+        cf: &'static str,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        cf: &'static str,
+        key: Vec<u8>,
+    },
+}
+
+/// Key-value pairs as read back from a scan.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Writes that must land together or not at all.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a put.
+    pub fn put(&mut self, cf: &'static str, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Put {
+            cf,
+            key: key.into(),
+            value: value.into(),
+        });
+    }
+
+    /// Adds a delete.
+    pub fn delete(&mut self, cf: &'static str, key: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Delete {
+            cf,
+            key: key.into(),
+        });
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+struct WriteJob {
+    batch: Batch,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Most batches the writer merges into one synced write. Bounds the latency a single
+/// writer can add to others and the memory of one merged batch.
+const MAX_GROUP: usize = 256;
+
+/// A node's database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<DB>,
+    jobs: mpsc::Sender<WriteJob>,
+    writer: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and starts its writer thread.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_keep_log_file_num(4);
+        opts.set_max_open_files(512);
+        opts.set_paranoid_checks(true);
+        let cfs = cf::ALL
+            .iter()
+            .map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| {
+            let s = e.into_string();
+            if s.contains("lock") {
+                StoreError::Locked(path.to_path_buf())
+            } else {
+                StoreError::Db(format!("cannot open {}: {s}", path.display()))
+            }
+        })?;
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel::<WriteJob>(4096);
+        let wdb = db.clone();
+        let handle = std::thread::Builder::new()
+            .name("pdc-store-writer".into())
+            .spawn(move || writer_loop(wdb, rx))
+            .map_err(|e| StoreError::Db(format!("cannot start writer thread: {e}")))?;
+        Ok(Self {
+            db,
+            jobs: tx,
+            writer: Arc::new(std::sync::Mutex::new(Some(handle))),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Writes a batch atomically and returns once it is durable on disk (synced WAL).
+    /// Concurrent callers share one sync.
+    pub async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (done, rx) = oneshot::channel();
+        self.jobs
+            .send(WriteJob { batch, done })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Reads one value.
+    pub async fn get(&self, cf: &'static str, key: Vec<u8>) -> Result<Option<Vec<u8>>, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || get_sync(&db, cf, &key))
+            .await
+            .map_err(|e| StoreError::Db(e.to_string()))?
+    }
+
+    /// Reads every pair whose key starts with `prefix`, in key order.
+    pub async fn scan(&self, cf: &'static str, prefix: Vec<u8>) -> Result<Pairs, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || scan_sync(&db, cf, &prefix))
+            .await
+            .map_err(|e| StoreError::Db(e.to_string()))?
+    }
+
+    /// Blocking read, for code already off the runtime.
+    pub fn get_blocking(
+        &self,
+        cf: &'static str,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        get_sync(&self.db, cf, key)
+    }
+
+    /// Blocking prefix scan, for code already off the runtime.
+    pub fn scan_blocking(&self, cf: &'static str, prefix: &[u8]) -> Result<Pairs, StoreError> {
+        scan_sync(&self.db, cf, prefix)
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Waits for queued writes to be written, stops the writer thread and joins it.
+    /// Later commits from any clone fail with [`StoreError::Closed`].
+    pub async fn close(&self) {
+        let handle = self.writer.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            // Other clones may still hold senders, so dropping ours would not end the
+            // writer: an empty batch is its stop marker.
+            let (done, rx) = oneshot::channel();
+            if self
+                .jobs
+                .send(WriteJob {
+                    batch: Batch::new(),
+                    done,
+                })
+                .await
+                .is_ok()
+            {
+                let _ = rx.await;
+            }
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+}
+
+fn get_sync(db: &DB, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    let h = db
+        .cf_handle(cf)
+        .ok_or_else(|| StoreError::Db(format!("missing column family {cf}")))?;
+    db.get_cf(&h, key).map_err(StoreError::from_rocks)
+}
+
+fn scan_sync(db: &DB, cf: &'static str, prefix: &[u8]) -> Result<Pairs, StoreError> {
+    let h = db
+        .cf_handle(cf)
+        .ok_or_else(|| StoreError::Db(format!("missing column family {cf}")))?;
+    let mut out = Vec::new();
+    let iter = db.iterator_cf(
+        &h,
+        rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
+    );
+    for item in iter {
+        let (k, v) = item.map_err(StoreError::from_rocks)?;
+        if !k.starts_with(prefix) {
+            break;
+        }
+        out.push((k.into_vec(), v.into_vec()));
+    }
+    Ok(out)
+}
+
+/// The writer thread: take every job waiting, write them as one synced batch, answer
+/// all. While one sync is in flight new jobs queue up, so the next round takes them all:
+/// the more concurrent writers, the more writes per fsync.
+fn writer_loop(db: Arc<DB>, mut rx: mpsc::Receiver<WriteJob>) {
+    let mut wo = WriteOptions::default();
+    wo.set_sync(true);
+    while let Some(first) = rx.blocking_recv() {
+        if first.batch.is_empty() {
+            // Close marker from `Store::close`.
+            let _ = first.done.send(Ok(()));
+            break;
+        }
+        let mut group = vec![first];
+        let mut closing = false;
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) if job.batch.is_empty() => {
+                    let _ = job.done.send(Ok(()));
+                    closing = true;
+                    break;
+                }
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = write_group(&db, &group, &wo);
+        for job in group {
+            let _ = job.done.send(result.clone());
+        }
+        if closing {
+            break;
+        }
+    }
+    // Whatever is still queued after a close is refused rather than silently dropped.
+    rx.close();
+    while let Ok(job) = rx.try_recv() {
+        let _ = job.done.send(Err(StoreError::Closed));
+    }
+}
+
+fn write_group(db: &DB, group: &[WriteJob], wo: &WriteOptions) -> Result<(), StoreError> {
+    let mut wb = WriteBatch::default();
+    for job in group {
+        for op in &job.batch.ops {
+            match op {
+                Op::Put { cf, key, value } => {
+                    let h = db
+                        .cf_handle(cf)
+                        .ok_or_else(|| StoreError::Db(format!("missing column family {cf}")))?;
+                    wb.put_cf(&h, key, value);
+                }
+                Op::Delete { cf, key } => {
+                    let h = db
+                        .cf_handle(cf)
+                        .ok_or_else(|| StoreError::Db(format!("missing column family {cf}")))?;
+                    wb.delete_cf(&h, key);
+                }
+            }
+        }
+    }
+    db.write_opt(wb, wo).map_err(StoreError::from_rocks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn batch_is_atomic_and_readable() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path()).expect("open");
+        let mut b = Batch::new();
+        b.put(cf::RECORDS, b"a".to_vec(), b"1".to_vec());
+        b.put(cf::RECORDS, b"ab".to_vec(), b"2".to_vec());
+        b.put(cf::CONSENTS, b"a".to_vec(), b"3".to_vec());
+        store.commit(b).await.expect("commit");
+        assert_eq!(
+            store.get(cf::RECORDS, b"a".to_vec()).await.expect("get"),
+            Some(b"1".to_vec())
+        );
+        let scanned = store.scan(cf::RECORDS, b"a".to_vec()).await.expect("scan");
+        assert_eq!(scanned.len(), 2);
+        let mut d = Batch::new();
+        d.delete(cf::RECORDS, b"a".to_vec());
+        store.commit(d).await.expect("delete");
+        assert_eq!(
+            store.get(cf::RECORDS, b"a".to_vec()).await.expect("get"),
+            None
+        );
+        store.close().await;
+        let mut late = Batch::new();
+        late.put(cf::META, b"late".to_vec(), b"x".to_vec());
+        assert!(matches!(store.commit(late).await, Err(StoreError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_all_land_and_survive_reopen() {
+        let dir = tempfile::tempdir().expect("tmp");
+        {
+            let store = Store::open(dir.path()).expect("open");
+            let mut tasks = Vec::new();
+            for w in 0..16u32 {
+                let s = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    for i in 0..20u32 {
+                        let mut b = Batch::new();
+                        b.put(cf::META, format!("k{w:02}-{i:02}").into_bytes(), vec![1]);
+                        s.commit(b).await.expect("commit");
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.expect("join");
+            }
+            store.close().await;
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(
+            store
+                .scan(cf::META, b"k".to_vec())
+                .await
+                .expect("scan")
+                .len(),
+            320
+        );
+    }
+
+    #[test]
+    fn second_open_reports_lock() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let _a = Store::open(dir.path()).expect("open");
+        let err = Store::open(dir.path()).expect_err("locked");
+        assert!(matches!(err, StoreError::Locked(_)), "{err}");
+    }
+
+    #[test]
+    fn chain_keys_roundtrip_and_sort() {
+        let a = [7u8; 32];
+        assert_eq!(keys::parse_chain(&keys::chain(&a, 258)), Some((a, 258)));
+        assert!(keys::chain(&a, 2) < keys::chain(&a, 256));
+        assert_eq!(keys::parse_chain(b"short"), None);
+    }
+}

@@ -1,0 +1,315 @@
+//! Test harness: real `pdc-daemon` processes in temporary data directories, driven
+//! through the real `pdc` binary and a minimal HTTP client.
+//!
+//! A test reads like its scenario: `let mut alice = NodeProc::init("patient", "Alice");
+//! alice.start(); alice.pdc_json(&["record", "list"])`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Path of a workspace binary built next to the running test executable, building it
+/// with the same cargo if it is missing.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    if !path.exists() {
+        let pkg = if name == "pdc" {
+            "pdc-cli"
+        } else {
+            "pdc-daemon"
+        };
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--locked", "-p", pkg, "--bin", name])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building {name} failed");
+    }
+    path
+}
+
+/// The shared reference data folder beside the repository.
+pub fn shared_dir() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    assert!(
+        p.join("data/fhir").is_dir(),
+        "shared data not found at {}: the repository must sit beside shared/",
+        p.display()
+    );
+    p
+}
+
+/// A node in a temporary directory, possibly running as a child process.
+pub struct NodeProc {
+    /// Its data directory (deleted on drop).
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// Base URL of its API once started.
+    pub api: String,
+    /// Its API token.
+    pub token: String,
+}
+
+impl NodeProc {
+    /// Runs `pdc-daemon init` in a fresh temporary directory.
+    pub fn init(role: &str, name: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new(bin("pdc-daemon"))
+            .args(["init", "--role", role, "--name", name, "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .expect("run init");
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = std::fs::read_to_string(dir.path().join("api.token"))
+            .expect("token")
+            .trim()
+            .to_string();
+        Self {
+            dir,
+            child: None,
+            api: String::new(),
+            token,
+        }
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts `pdc-daemon run` on a free loopback port and waits until the API answers.
+    pub fn start(&mut self) {
+        let _ = std::fs::remove_file(self.path().join("api.addr"));
+        let child = Command::new(bin("pdc-daemon"))
+            .args(["run", "--api-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(self.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.path().join("daemon.log")).expect("log file"))
+            .spawn()
+            .expect("spawn daemon");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(a) = std::fs::read_to_string(self.path().join("api.addr"))
+                && !a.trim().is_empty()
+            {
+                self.api = format!("http://{}", a.trim());
+                if self.http("GET", "/api/v1/status", None).0 == 200 {
+                    return;
+                }
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                let err =
+                    std::fs::read_to_string(self.path().join("daemon.log")).unwrap_or_default();
+                panic!("daemon exited during start ({status}): {err}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not start within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the daemon and returns its exit output without waiting for it to be ready
+    /// (for start-up refusals).
+    pub fn run_expect_exit(&self) -> Output {
+        Command::new(bin("pdc-daemon"))
+            .args(["run", "--api-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(self.path())
+            .output()
+            .expect("run daemon")
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            signal(c.id(), "TERM");
+            let status =
+                wait_timeout(&mut c, Duration::from_secs(30)).expect("daemon stops after SIGTERM");
+            assert!(
+                status.success(),
+                "daemon exited with {status} after SIGTERM"
+            );
+        }
+    }
+
+    /// Kills the daemon with SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Runs the `pdc` CLI against this node.
+    pub fn pdc(&self, args: &[&str]) -> Output {
+        Command::new(bin("pdc"))
+            .arg("--data-dir")
+            .arg(self.path())
+            .args(args)
+            .env_remove("PDC_TOKEN")
+            .env_remove("PDC_API")
+            .output()
+            .expect("run pdc")
+    }
+
+    /// Runs `pdc --json ARGS`, asserts success, parses the output.
+    pub fn pdc_json(&self, args: &[&str]) -> Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let out = self.pdc(&a);
+        assert!(
+            out.status.success(),
+            "pdc {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "pdc {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// One HTTP request with this node's token.
+    pub fn http(&self, method: &str, path: &str, body: Option<&[u8]>) -> (u16, Value) {
+        http(&self.api, method, path, Some(&self.token), body)
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+fn wait_timeout(c: &mut Child, t: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + t;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = c.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// A minimal HTTP/1.1 client (one request per connection) so tests see exactly what the
+/// server sends. Returns the status and the JSON body (Null if none or not JSON).
+pub fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+) -> (u16, Value) {
+    let (status, bytes) = http_raw(base, method, path, token, body);
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Like [`http`] but returns the raw body.
+pub fn http_raw(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+) -> (u16, Vec<u8>) {
+    let host = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    let body = body.unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write head");
+    // The server may answer (e.g. 413) and close before reading a large body.
+    let _ = s.write_all(body);
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text_end = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(resp.len());
+    let head = String::from_utf8_lossy(&resp[..text_end]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let mut payload = resp.get(text_end + 4..).unwrap_or_default().to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        payload = dechunk(&payload);
+    }
+    (status, payload)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(pos) = b.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..pos]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = pos + 2;
+        out.extend_from_slice(b.get(start..start + size).unwrap_or_default());
+        b = b.get(start + size + 2..).unwrap_or_default();
+    }
+    out
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

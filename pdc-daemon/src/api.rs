@@ -154,7 +154,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/fhir/export", get(fhir_export))
         .route("/consents", get(list_consents).post(grant_consent))
         .route("/consents/{id}/revoke", post(revoke_consent))
-        .route("/consents/check", post(check_consent));
+        .route("/consents/check", post(check_consent))
+        .route("/search/local", get(search_local));
     Router::new()
         .nest("/api/v1", api)
         .route("/metrics", get(metrics))
@@ -401,7 +402,7 @@ async fn add_record(
         updated_ms: now,
         body: Some(body_from_input(input, None)?),
     };
-    let stored = node.records.put(record).await?;
+    let stored = node.records.put(annotate(record)).await?;
     Ok((StatusCode::CREATED, Json(record_json(&stored, false))).into_response())
 }
 
@@ -421,11 +422,11 @@ async fn update_record(
             kind(&old.record)
         )));
     }
-    let record = Record {
+    let record = annotate(Record {
         body: Some(body),
         updated_ms: now_ms(),
         ..old.record
-    };
+    });
     Ok(Json(record_json(&node.records.put(record).await?, false)).into_response())
 }
 
@@ -451,7 +452,8 @@ async fn fhir_import(
         .find(|r| matches!(r.record.body, Some(Body::Profile(_))));
     let mut fresh = Vec::new();
     let mut skipped = 0usize;
-    for mut r in imported {
+    for r in imported {
+        let mut r = annotate(r);
         // One patient per node: an imported Patient replaces the profile, keeping the
         // record id and the pseudonym the patient chose.
         if let (Some(Body::Profile(new)), Some(old)) = (&mut r.body, old_profile) {
@@ -631,4 +633,70 @@ async fn metrics(State(node): State<Arc<Node>>) -> ApiResult {
         node.started.elapsed().as_secs()
     );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// Fills a condition's ICD-10-CM codes from the disease search, so what the patient
+/// typed and what a hospital asks meet on the same concepts.
+fn annotate(mut record: Record) -> Record {
+    if let Some(Body::Condition(c)) = &mut record.body {
+        c.icd10_codes = crate::search::normalize(&c.text)
+            .concepts
+            .iter()
+            .map(|k| k.code.clone())
+            .collect();
+    }
+    record
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchQuery {
+    q: String,
+}
+
+/// Searches this node's own conditions (what the patient's node does for a request,
+/// and what the portals use locally).
+async fn search_local(
+    State(node): State<Arc<Node>>,
+    query: Result<axum::extract::Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let axum::extract::Query(SearchQuery { q }) =
+        query.map_err(|e| ApiError::bad_request(format!("use /search/local?q=WORDS ({e})")))?;
+    if q.trim().is_empty() || q.len() > 512 {
+        return Err(ApiError::bad_request(
+            "the query must be 1 to 512 characters of disease words",
+        ));
+    }
+    let records = node.records.list().await?;
+    let hits = tokio::task::spawn_blocking(move || {
+        let query = crate::search::normalize(&q);
+        let conditions: Vec<(String, crate::search::Normalized, String)> = records
+            .iter()
+            .filter_map(|s| match &s.record.body {
+                Some(Body::Condition(c)) => Some((
+                    s.record.id.clone(),
+                    crate::search::normalize(&c.text),
+                    hex::encode(s.hash),
+                )),
+                _ => None,
+            })
+            .collect();
+        let hits =
+            crate::search::rank(&query, conditions.iter().map(|(id, n, _)| (id.as_str(), n)));
+        hits.into_iter()
+            .map(|h| {
+                let hash = conditions
+                    .iter()
+                    .find(|(id, _, _)| *id == h.id)
+                    .map(|(_, _, hash)| hash.clone())
+                    .unwrap_or_default();
+                json!({
+                    "record_id": h.id, "condition": h.condition, "score": h.score, "code": h.code,
+                    "title": h.title, "explanation": h.explanation, "hash": hash,
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(Json(json!({ "hits": hits })).into_response())
 }

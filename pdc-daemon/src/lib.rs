@@ -7,6 +7,7 @@
 //! - [`node`]: wires the parts together; start-up and shutdown.
 //! - [`guard`]: access-behaviour anomaly detection ("AI security").
 //! - [`consent`]: grants, revocations, the pure access decision.
+//! - [`search_eval`]: the `search-eval` command over real imports and stores.
 //! - [`search`]: ICD-10-CM disease terminology and similarity ranking ("AI search").
 //! - [`records`]: encrypted patient records; FHIR import/export.
 //! - [`ledger`]: block lattice: blocks, validation, fold to balances, fork proofs.
@@ -23,4 +24,5 @@ pub mod ledger;
 pub mod node;
 pub mod records;
 pub mod search;
+pub mod search_eval;
 pub mod store;

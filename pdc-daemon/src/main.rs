@@ -41,6 +41,25 @@ enum Command {
         #[arg(long)]
         api_listen: Option<std::net::SocketAddr>,
     },
+    /// Evaluate the disease search: import every FHIR bundle of DIR as one patient, run
+    /// every query of FILE.tsv, print precision and recall beside a substring baseline.
+    SearchEval {
+        /// Queries: query<TAB>relevant SNOMED codes<TAB>note, with a header line.
+        #[arg(long)]
+        queries: PathBuf,
+        /// Directory of FHIR R4 Bundle JSON files, one patient each.
+        #[arg(long)]
+        bundles: PathBuf,
+    },
+    /// Regenerate the embedded ICD-10-CM terminology file from the CMS tabular XML.
+    Icd10Gen {
+        /// The tabular XML, e.g. ../shared/data/icd10cm/icd10c-tabular-April-1-2026.xml.
+        #[arg(long)]
+        xml: PathBuf,
+        /// Output file; default pdc-daemon/src/search/icd10cm.tsv.
+        #[arg(long, default_value = "pdc-daemon/src/search/icd10cm.tsv")]
+        out: PathBuf,
+    },
     /// Replay generated clinical traffic and attack episodes through the real access
     /// guard and print detection and false-positive rates beside a fixed rate limit.
     GuardEval {
@@ -116,6 +135,31 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 cfg,
                 pdc_daemon::node::shutdown_signal(),
             ))?;
+            Ok(())
+        }
+        Command::SearchEval { queries, bundles } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let report = rt
+                .block_on(pdc_daemon::search_eval::run(&queries, &bundles))?
+                .to_string();
+            // The last line is machine-read: make sure it is a whole line.
+            if report.ends_with('\n') {
+                print!("{report}");
+            } else {
+                println!("{report}");
+            }
+            Ok(())
+        }
+        Command::Icd10Gen { xml, out } => {
+            let text = std::fs::read_to_string(&xml)
+                .with_context(|| format!("cannot read {}", xml.display()))?;
+            let data = pdc_daemon::search::generate_terminology(&text)?;
+            std::fs::write(&out, &data)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("wrote {} ({} bytes)", out.display(), data.len());
             Ok(())
         }
         Command::GuardEval { seed } => {

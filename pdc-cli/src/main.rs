@@ -52,6 +52,31 @@ enum Command {
     /// Grant, revoke or list consents.
     #[command(subcommand)]
     Consent(ConsentCmd),
+    /// Inspect the ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCmd),
+    /// Balances of every account (confirmed and pending), in credits.
+    Balances,
+    /// Fork proofs: accounts frozen for signing two blocks at one seq.
+    Forks,
+}
+
+#[derive(Subcommand, Debug)]
+enum LedgerCmd {
+    /// The head (seq, hash) of every account's chain.
+    Heads,
+    /// Every block of one account's chain.
+    Chain {
+        /// The account (64 hex digits).
+        author: String,
+    },
+    /// One block.
+    Show {
+        /// Block hash (64 hex digits).
+        hash: String,
+    },
+    /// Re-check every stored block and chain link; report the first bad one.
+    Verify,
 }
 
 #[derive(Subcommand, Debug)]
@@ -489,8 +514,109 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             });
         }
+        Command::Ledger(LedgerCmd::Heads) => {
+            let v = c.call("GET", "/ledger/heads", None)?;
+            out(&v, &|v| {
+                let rows: Vec<Vec<String>> = arr(v, "heads")
+                    .iter()
+                    .map(|h| vec![who(h, "author"), n(h, "seq").to_string(), s(h, "hash")])
+                    .collect();
+                table(&["ACCOUNT", "SEQ", "HEAD"], &rows)
+            });
+        }
+        Command::Ledger(LedgerCmd::Chain { author }) => {
+            let v = c.call("GET", &format!("/ledger/chain/{author}"), None)?;
+            out(&v, &|v| {
+                let rows: Vec<Vec<String>> = arr(v, "blocks")
+                    .iter()
+                    .map(|b| {
+                        vec![
+                            n(b, "seq").to_string(),
+                            short(&s(b, "hash")),
+                            s(b, "time"),
+                            s(&b["body"], "type"),
+                            credits_i(b.get("balance_after")),
+                        ]
+                    })
+                    .collect();
+                table(&["SEQ", "HASH", "TIME", "KIND", "BALANCE"], &rows)
+            });
+        }
+        Command::Ledger(LedgerCmd::Show { hash }) => {
+            let v = c.call("GET", &format!("/ledger/block/{hash}"), None)?;
+            out(&v, &|v| {
+                serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+            });
+        }
+        Command::Ledger(LedgerCmd::Verify) => {
+            let v = c.call("POST", "/ledger/verify", None)?;
+            out(&v, &|v| match v.get("first_bad").and_then(Value::as_str) {
+                None => format!(
+                    "ok: {} blocks, {} fork proofs, {} chain links verified\n",
+                    n(v, "blocks"),
+                    n(v, "fork_proofs"),
+                    n(v, "chain_links")
+                ),
+                Some(bad) => format!("BAD: {bad}\n"),
+            });
+            if v.get("ok") == Some(&Value::Bool(false)) {
+                bail!("the ledger did not verify");
+            }
+        }
+        Command::Balances => {
+            let v = c.call("GET", "/balances", None)?;
+            out(&v, &|v| {
+                let rows: Vec<Vec<String>> = arr(v, "balances")
+                    .iter()
+                    .map(|b| {
+                        vec![
+                            who(b, "account"),
+                            credits_i(b.get("confirmed")),
+                            credits_i(b.get("pending")),
+                            s(b, "total_credits"),
+                        ]
+                    })
+                    .collect();
+                table(&["ACCOUNT", "CONFIRMED", "PENDING", "TOTAL"], &rows)
+            });
+        }
+        Command::Forks => {
+            let v = c.call("GET", "/forks", None)?;
+            out(&v, &|v| {
+                let rows: Vec<Vec<String>> = arr(v, "forks")
+                    .iter()
+                    .map(|f| {
+                        vec![
+                            who(f, "author"),
+                            n(f, "seq").to_string(),
+                            n(f, "frozen_at").to_string(),
+                        ]
+                    })
+                    .collect();
+                table(&["ACCOUNT", "FORK SEQ", "FROZEN AT SEQ"], &rows)
+            });
+        }
     }
     Ok(())
+}
+
+/// "Name fp" or the fingerprint alone: names are labels, the fingerprint identifies.
+fn who(v: &Value, key_field: &str) -> String {
+    let name = s(v, "name");
+    let fp = s(v, "fingerprint");
+    if name.is_empty() {
+        format!("{fp} ({})", short(&s(v, key_field)))
+    } else {
+        format!("{name} {fp}")
+    }
+}
+
+fn credits_i(v: Option<&Value>) -> String {
+    let micro = v.and_then(Value::as_i64).unwrap_or(0);
+    let sign = if micro < 0 { "-" } else { "" };
+    let m = micro.unsigned_abs();
+    let t = format!("{}.{:06}", m / 1_000_000, m % 1_000_000);
+    format!("{sign}{}", t.trim_end_matches('0').trim_end_matches('.'))
 }
 
 fn s(v: &Value, k: &str) -> String {

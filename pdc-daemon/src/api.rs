@@ -155,7 +155,14 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/consents", get(list_consents).post(grant_consent))
         .route("/consents/{id}/revoke", post(revoke_consent))
         .route("/consents/check", post(check_consent))
-        .route("/search/local", get(search_local));
+        .route("/search/local", get(search_local))
+        .route("/ledger/heads", get(ledger_heads))
+        .route("/ledger/chain/{author}", get(ledger_chain))
+        .route("/ledger/block/{hash}", get(ledger_block))
+        .route("/ledger/verify", post(ledger_verify))
+        .route("/balances", get(balances))
+        .route("/forks", get(forks))
+        .route("/directory", get(directory));
     Router::new()
         .nest("/api/v1", api)
         .route("/metrics", get(metrics))
@@ -222,6 +229,9 @@ async fn status(State(node): State<Arc<Node>>) -> ApiResult {
         "consents_live": live,
         "consents_total": consents.len(),
         "data_dir": node.config.data_dir.display().to_string(),
+        "network_id": node.genesis.network_id(),
+        "network": hex::encode(node.genesis.hash()),
+        "chain_seq": node.with_ledger(|l| l.head(&node.account).map_or(0, |h| h.seq)),
     }))
     .into_response())
 }
@@ -699,4 +709,163 @@ async fn search_local(
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     Ok(Json(json!({ "hits": hits })).into_response())
+}
+
+// ----- ledger views -------------------------------------------------------------------
+
+use crate::ledger::{AccountId, BlockHash, Kind, Ledger, VerifiedBlock, format_credits};
+
+fn label(l: &Ledger, a: &AccountId) -> String {
+    l.principal(a)
+        .map(|p| p.pinned_name.unwrap_or(p.display_name))
+        .or_else(|| l.genesis().name_of(a).map(String::from))
+        .unwrap_or_default()
+}
+
+fn body_json(k: &Kind) -> Value {
+    match k {
+        Kind::Register(r) => {
+            json!({"type": "register", "role": r.role, "display_name": r.display_name, "listen_addrs": r.listen_addrs})
+        }
+        Kind::ConsentGrant(g) => {
+            json!({"type": "consent_grant", "grant_id": hex::encode(&g.grant_id), "grantee": hex::encode(&g.grantee), "scope": g.scope, "purposes": g.purposes, "not_after_ms": g.not_after_ms, "price": g.price})
+        }
+        Kind::ConsentRevoke(r) => {
+            json!({"type": "consent_revoke", "grant_id": hex::encode(&r.grant_id)})
+        }
+        Kind::Access(a) => {
+            json!({"type": "access", "request_id": hex::encode(&a.request_id), "requester": hex::encode(&a.requester), "query": a.query, "purpose": a.purpose, "decision": a.decision, "reason": a.reason, "record_hashes": a.record_hashes.iter().map(hex::encode).collect::<Vec<_>>(), "price": a.price, "staff_user": a.staff_user})
+        }
+        Kind::Send(x) => {
+            json!({"type": "send", "to": hex::encode(&x.to), "amount": x.amount, "access_ref": hex::encode(&x.access_ref)})
+        }
+        Kind::Receive(r) => {
+            json!({"type": "receive", "send_hash": hex::encode(&r.send_hash), "sender": hex::encode(&r.sender), "send_seq": r.send_seq})
+        }
+    }
+}
+
+fn block_json(l: &Ledger, b: &VerifiedBlock) -> Value {
+    json!({
+        "hash": b.hash().to_string(),
+        "author": b.author().to_string(),
+        "author_name": label(l, &b.author()),
+        "fingerprint": b.author().fingerprint(),
+        "seq": b.seq(),
+        "prev": b.prev().to_string(),
+        "timestamp_ms": b.timestamp_ms(),
+        "time": fmt_ms(b.timestamp_ms()),
+        "balance_after": b.balance_after(),
+        "counts": l.counts(&b.hash()),
+        "body": body_json(b.kind()),
+        "size": b.bytes().len(),
+    })
+}
+
+fn parse_account(s: &str) -> Result<AccountId, ApiError> {
+    s.parse::<AccountId>()
+        .map_err(|e| ApiError::bad_request(format!("'{s}' is not an account (64 hex digits): {e}")))
+}
+
+async fn ledger_heads(State(node): State<Arc<Node>>) -> ApiResult {
+    let heads = node.with_ledger(|l| {
+        l.heads()
+            .iter()
+            .map(|(a, h)| {
+                json!({"author": a.to_string(), "name": label(l, a), "fingerprint": a.fingerprint(), "seq": h.seq, "hash": h.hash.to_string()})
+            })
+            .collect::<Vec<_>>()
+    });
+    Ok(
+        Json(json!({ "network": hex::encode(node.genesis.hash()), "heads": heads }))
+            .into_response(),
+    )
+}
+
+async fn ledger_chain(State(node): State<Arc<Node>>, Path(author): Path<String>) -> ApiResult {
+    let a = parse_account(&author)?;
+    let blocks = node.with_ledger(|l| {
+        l.blocks_range(&a, 1, u32::MAX as usize)
+            .iter()
+            .map(|b| block_json(l, b))
+            .collect::<Vec<_>>()
+    });
+    Ok(Json(json!({ "author": a.to_string(), "blocks": blocks })).into_response())
+}
+
+async fn ledger_block(State(node): State<Arc<Node>>, Path(hash): Path<String>) -> ApiResult {
+    let h: BlockHash = hash
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("'{hash}' is not a block hash: {e}")))?;
+    node.with_ledger(|l| l.block(&h).map(|b| block_json(l, b)))
+        .map(|v| Json(v).into_response())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no block {h} on this node"),
+            )
+        })
+}
+
+async fn ledger_verify(State(node): State<Arc<Node>>) -> ApiResult {
+    let (db, genesis, cfg) = (
+        node.ledger_db.clone(),
+        node.genesis.clone(),
+        node.with_ledger(|l| l.config().clone()),
+    );
+    let report = tokio::task::spawn_blocking(move || db.verify(genesis, cfg, now_ms()))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ledger", e.to_string()))?;
+    Ok(Json(json!({
+        "ok": report.first_bad.is_none(), "blocks": report.blocks, "fork_proofs": report.proofs,
+        "chain_links": report.links, "first_bad": report.first_bad,
+    }))
+    .into_response())
+}
+
+async fn balances(State(node): State<Arc<Node>>) -> ApiResult {
+    let now = now_ms();
+    let rows = node.with_ledger(|l| {
+        l.balances(now)
+            .iter()
+            .map(|(a, b)| {
+                json!({
+                    "account": a.to_string(), "name": label(l, a), "fingerprint": a.fingerprint(),
+                    "confirmed": b.confirmed, "pending": b.pending, "void": b.void, "chain": b.chain,
+                    "confirmed_credits": format_credits(b.confirmed), "pending_credits": format_credits(b.pending),
+                    "total_credits": format_credits(b.confirmed + b.pending),
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    Ok(Json(json!({ "balances": rows })).into_response())
+}
+
+async fn forks(State(node): State<Arc<Node>>) -> ApiResult {
+    let rows = node.with_ledger(|l| {
+        l.fork_proofs()
+            .map(|p| {
+                let (a, b) = p.hashes();
+                json!({"author": p.author().to_string(), "name": label(l, &p.author()), "fingerprint": p.author().fingerprint(),
+                       "seq": p.seq(), "frozen_at": p.frozen_at(), "blocks": [a.to_string(), b.to_string()]})
+            })
+            .collect::<Vec<_>>()
+    });
+    Ok(Json(json!({ "forks": rows })).into_response())
+}
+
+async fn directory(State(node): State<Arc<Node>>) -> ApiResult {
+    let rows = node.with_ledger(|l| {
+        l.directory()
+            .iter()
+            .map(|p| {
+                json!({"account": p.account.to_string(), "fingerprint": p.account.fingerprint(), "role": p.role.as_str(),
+                       "display_name": p.display_name, "pinned_name": p.pinned_name, "listen_addrs": p.listen_addrs,
+                       "head_seq": l.head(&p.account).map(|h| h.seq)})
+            })
+            .collect::<Vec<_>>()
+    });
+    Ok(Json(json!({ "principals": rows })).into_response())
 }

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// The demo network's genesis, built in so a node runs out of the box.
+pub const DEMO_GENESIS: &str = include_str!("../../config/genesis.toml");
+
 /// Name of the config file inside a node's data directory.
 pub const CONFIG_FILE: &str = "config.toml";
 
@@ -71,6 +74,13 @@ pub struct Config {
     pub consent: ConsentDefaults,
     /// Log filter in `tracing_subscriber::EnvFilter` syntax, e.g. `info,pdc_daemon=debug`.
     pub log: String,
+    /// Genesis file of the network this node belongs to. Every node of a network must
+    /// use the same one. Default: the demo network's genesis built into the binary
+    /// (`config/genesis.toml`).
+    pub genesis: Option<PathBuf>,
+    /// How long a received payment stays pending before it counts as confirmed, in
+    /// seconds (no fork proof against its sender may appear meanwhile).
+    pub quiet_period_secs: u64,
 }
 
 /// Defaults applied to new consent grants.
@@ -105,6 +115,8 @@ impl Default for Config {
             api_max_body_bytes: 16 * 1024 * 1024,
             consent: ConsentDefaults::default(),
             log: "info".into(),
+            genesis: None,
+            quiet_period_secs: 600,
         }
     }
 }
@@ -192,6 +204,9 @@ impl Config {
         if let Some(v) = get("PDC_NAME") {
             self.name = v;
         }
+        if let Some(v) = get("PDC_GENESIS") {
+            self.genesis = Some(PathBuf::from(v));
+        }
         if let Some(v) = get("PDC_LOG") {
             self.log = v;
         }
@@ -228,6 +243,29 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The genesis file text this config names (or the built-in demo genesis) and
+    /// where it came from, for error messages.
+    pub fn genesis_text(&self) -> Result<(String, PathBuf), ConfigError> {
+        match &self.genesis {
+            Some(p) => {
+                let p = if p.is_relative() {
+                    self.data_dir.join(p)
+                } else {
+                    p.clone()
+                };
+                let t = std::fs::read_to_string(&p).map_err(|source| ConfigError::Read {
+                    path: p.clone(),
+                    source,
+                })?;
+                Ok((t, p))
+            }
+            None => Ok((
+                DEMO_GENESIS.to_string(),
+                PathBuf::from("built-in config/genesis.toml"),
+            )),
+        }
     }
 
     /// The config file text `pdc-daemon init` writes: every value spelled out.

@@ -7,10 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::{CONFIG_FILE, Config, Role};
+use crate::config::{CONFIG_FILE, Config, ConfigError, Role};
 use crate::consent::ConsentBook;
 use crate::identity::{IdentityError, NodeIdentity, write_secret_file};
-use crate::records::RecordStore;
+use crate::ledger::{
+    AccountId, Genesis, Ingested, Kind, Ledger, LedgerConfig, LedgerDb, LedgerError, PersistError,
+    Register, VerifiedBlock,
+};
+use crate::records::{RecordStore, now_ms};
 use crate::store::{Store, StoreError};
 
 /// File in the data directory holding the address the API actually bound, so the CLI
@@ -41,6 +45,12 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The ledger refused a block or could not be loaded.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The ledger on disk could not be loaded or written.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
     /// Other I/O.
     #[error("{path}: {source}")]
     Io {
@@ -66,23 +76,152 @@ pub struct Node {
     pub consents: ConsentBook,
     /// When it started.
     pub started: Instant,
+    /// The network's genesis.
+    pub genesis: Genesis,
+    /// This node's ledger account (its public key).
+    pub account: AccountId,
+    /// The ledger state; never held across an await.
+    pub ledger: std::sync::Mutex<LedgerState>,
+    /// Serializes ledger writes so blocks reach the disk in the order they were
+    /// applied (a block is never durable before its predecessor).
+    ledger_write: tokio::sync::Mutex<()>,
+    /// The ledger's tables.
+    pub ledger_db: LedgerDb,
+}
+
+/// The in-memory ledger and the next apply-order number for its persistence.
+#[derive(Debug)]
+pub struct LedgerState {
+    /// The fold of every stored block.
+    pub ledger: Ledger,
+    /// Next index of the apply-order log.
+    pub next_order: u64,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("heads", &self.heads().len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Node {
-    /// Opens a node from its config: loads and checks the secret files, opens the store.
-    pub fn open(config: Config) -> Result<Arc<Self>, NodeError> {
+    /// Opens a node from its config: loads and checks the secret files, opens the store,
+    /// rebuilds the ledger from disk (re-verifying every block), and writes the node's
+    /// `Register` block if it has none yet.
+    pub async fn open(config: Config) -> Result<Arc<Self>, NodeError> {
         let identity = NodeIdentity::load(&config.data_dir)?;
+        let (text, origin) = config.genesis_text()?;
+        let genesis = Genesis::parse(&text).map_err(|e| ConfigError::Parse {
+            path: origin,
+            detail: e.to_string(),
+        })?;
         let store = Store::open(&config.data_dir.join(DB_DIR))?;
         let records = RecordStore::new(store.clone(), &identity.records_key);
         let consents = ConsentBook::new(store.clone());
-        Ok(Arc::new(Self {
+        let ledger_db = LedgerDb::new(store.clone());
+        let ledger_config = LedgerConfig {
+            quiet_period_ms: config.quiet_period_secs.saturating_mul(1000),
+            ..LedgerConfig::default()
+        };
+        let (db, g) = (ledger_db.clone(), genesis.clone());
+        let (ledger, next_order) =
+            tokio::task::spawn_blocking(move || db.load(g, ledger_config, now_ms()))
+                .await
+                .map_err(|e| NodeError::Io {
+                    path: PathBuf::from("ledger"),
+                    source: std::io::Error::other(e),
+                })??;
+        let account = AccountId(identity.account());
+        let node = Arc::new(Self {
             config,
             identity,
             store,
             records,
             consents,
             started: Instant::now(),
-        }))
+            genesis,
+            account,
+            ledger: std::sync::Mutex::new(LedgerState { ledger, next_order }),
+            ledger_write: tokio::sync::Mutex::new(()),
+            ledger_db,
+        });
+        if node.with_ledger(|l| l.head(&account).is_none()) {
+            let block = node
+                .append(Kind::Register(Register {
+                    role: node.config.role.as_str().to_string(),
+                    display_name: node.config.name.clone(),
+                    listen_addrs: Vec::new(),
+                }))
+                .await?;
+            tracing::info!(block = %block.hash(), "wrote this node's Register block");
+        }
+        Ok(node)
+    }
+
+    /// Runs `f` on the ledger under its lock. Keep `f` short: it blocks other readers.
+    pub fn with_ledger<T>(&self, f: impl FnOnce(&Ledger) -> T) -> T {
+        let st = self
+            .ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&st.ledger)
+    }
+
+    /// Signs a block of this node's own chain, applies it, and returns once it is
+    /// durable. The block is only gossiped after this returns, so a crash can never leave
+    /// a sent block that the node itself forgot (which would make it fork itself).
+    pub async fn append(&self, body: Kind) -> Result<VerifiedBlock, NodeError> {
+        let _order = self.ledger_write.lock().await;
+        let (block, batch) = {
+            let mut st = self
+                .ledger
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = now_ms();
+            let block = st
+                .ledger
+                .prepare(&self.account, body, now)?
+                .sign(&self.identity.signing_key)?;
+            let stored = match st.ledger.ingest(block.clone(), now)? {
+                Ingested::Applied { stored } => stored,
+                other => {
+                    return Err(LedgerError::Malformed {
+                        reason: format!("own block not applied: {other:?}"),
+                    }
+                    .into());
+                }
+            };
+            let LedgerState { ledger, next_order } = &mut *st;
+            (block, LedgerDb::batch(ledger, &stored, None, next_order))
+        };
+        self.ledger_db.commit(batch).await?;
+        Ok(block)
+    }
+
+    /// Ingests a block from elsewhere (gossip or sync) and persists whatever it stored.
+    pub async fn ingest_remote(&self, bytes: &[u8]) -> Result<Ingested, NodeError> {
+        let _order = self.ledger_write.lock().await;
+        let (result, batch) = {
+            let mut st = self
+                .ledger
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let block = st.ledger.decode(bytes)?;
+            let result = st.ledger.ingest(block, now_ms())?;
+            let LedgerState { ledger, next_order } = &mut *st;
+            let batch = match &result {
+                Ingested::Applied { stored } => LedgerDb::batch(ledger, stored, None, next_order),
+                Ingested::Fork { proof, stored } => {
+                    LedgerDb::batch(ledger, stored, Some(proof), next_order)
+                }
+                Ingested::Duplicate | Ingested::Pending { .. } => crate::store::Batch::new(),
+            };
+            (result, batch)
+        };
+        self.ledger_db.commit(batch).await?;
+        Ok(result)
     }
 }
 
@@ -154,7 +293,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
-    let node = Node::open(config)?;
+    let node = Node::open(config).await?;
     let addr = node.config.api_listen;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -403,3 +403,49 @@ fn oversized_and_malformed_api_bodies_get_json_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn node_registers_on_the_ledger_once_and_verifies_after_restart() {
+    let mut n = NodeProc::init("hospital", "Hospital9");
+    n.start();
+    let st = n.pdc_json(&["status"]);
+    let account = st["account"].as_str().expect("account").to_string();
+    assert_eq!(st["chain_seq"], 1, "Register block written on first start");
+    let heads = n.pdc_json(&["ledger", "heads"]);
+    let mine: Vec<&Value> = heads["heads"]
+        .as_array()
+        .expect("heads")
+        .iter()
+        .filter(|h| h["author"] == account.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["name"], "Hospital9");
+    let chain = n.pdc_json(&["ledger", "chain", &account]);
+    assert_eq!(chain["blocks"][0]["body"]["type"], "register");
+    assert_eq!(chain["blocks"][0]["body"]["role"], "hospital");
+    let hash = chain["blocks"][0]["hash"]
+        .as_str()
+        .expect("hash")
+        .to_string();
+    assert_eq!(n.pdc_json(&["ledger", "show", &hash])["seq"], 1);
+    n.stop();
+    n.start();
+    assert_eq!(
+        n.pdc_json(&["status"])["chain_seq"],
+        1,
+        "no second Register after a restart"
+    );
+    let v = n.pdc_json(&["ledger", "verify"]);
+    assert_eq!(
+        (v["ok"].as_bool(), v["blocks"].as_u64()),
+        (Some(true), Some(1))
+    );
+    let b = n.pdc_json(&["balances"]);
+    assert!(b["balances"].as_array().is_some_and(|a| !a.is_empty()));
+    assert_eq!(
+        n.pdc_json(&["forks"])["forks"].as_array().map(Vec::len),
+        Some(0)
+    );
+    let table = String::from_utf8_lossy(&n.pdc(&["ledger", "heads"]).stdout).to_string();
+    assert!(table.contains("Hospital9"), "{table}");
+}

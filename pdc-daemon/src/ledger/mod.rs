@@ -22,6 +22,7 @@ mod error;
 mod fork;
 mod genesis;
 mod pending;
+mod persist;
 mod state;
 mod types;
 
@@ -32,6 +33,7 @@ pub use block::{BlockBuilder, VerifiedBlock, sign_block};
 pub use error::{GenesisError, LedgerError};
 pub use fork::ForkProof;
 pub use genesis::{DEFAULT_PRICE, Genesis};
+pub use persist::{LedgerDb, PersistError, VerifyReport};
 pub use state::{
     AccessRecord, Balance, Grant, Head, Ingested, Ledger, LedgerConfig, MissingRange, Movement,
     Principal, ProofIngested, ReceiptStatus, Snapshot,

@@ -81,6 +81,9 @@ pub struct Config {
     /// How long a received payment stays pending before it counts as confirmed, in
     /// seconds (no fork proof against its sender may appear meanwhile).
     pub quiet_period_secs: u64,
+    /// A requester with an access older than this (seconds) still unpaid is refused
+    /// until it pays.
+    pub unpaid_after_secs: u64,
 }
 
 /// Defaults applied to new consent grants.
@@ -117,6 +120,7 @@ impl Default for Config {
             log: "info".into(),
             genesis: None,
             quiet_period_secs: 600,
+            unpaid_after_secs: 600,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! # Layout
 //! Dependencies point one way: a module only uses modules listed below it.
 //! - [`api`]: HTTP JSON API with bearer-token auth.
+//! - [`access`]: the access flow: owner decides, logs and answers; requester checks and pays.
 //! - [`node`]: wires the parts together; start-up and shutdown.
 //! - [`guard`]: access-behaviour anomaly detection ("AI security").
 //! - [`consent`]: grants, revocations, the pure access decision.
@@ -15,6 +16,7 @@
 //! - [`identity`]: keys, token, 0600 files.
 //! - [`config`]: one documented Config from TOML and `PDC_*` variables.
 
+pub mod access;
 pub mod api;
 pub mod config;
 pub mod consent;

@@ -9,13 +9,17 @@ use std::time::Instant;
 
 use crate::config::{CONFIG_FILE, Config, ConfigError, Role};
 use crate::consent::ConsentBook;
+use crate::guard::{Guard, GuardConfig, GuardDecision, RequestContext};
 use crate::identity::{IdentityError, NodeIdentity, write_secret_file};
 use crate::ledger::{
     AccountId, Genesis, Ingested, Kind, Ledger, LedgerConfig, LedgerDb, LedgerError, PersistError,
     Register, VerifiedBlock,
 };
 use crate::records::{RecordStore, now_ms};
-use crate::store::{Store, StoreError};
+use crate::store::{Batch, Store, StoreError, cf};
+
+/// Key of the guard's state in the `guard` column family.
+const GUARD_KEY: &[u8] = b"state";
 
 /// File in the data directory holding the address the API actually bound, so the CLI
 /// finds a node started with port 0.
@@ -51,6 +55,12 @@ pub enum NodeError {
     /// The ledger on disk could not be loaded or written.
     #[error(transparent)]
     Persist(#[from] PersistError),
+    /// Records could not be read.
+    #[error("records: {0}")]
+    Records(String),
+    /// The access guard's saved state is unusable.
+    #[error("access guard state: {0}")]
+    Guard(#[from] crate::guard::GuardError),
     /// Other I/O.
     #[error("{path}: {source}")]
     Io {
@@ -87,6 +97,8 @@ pub struct Node {
     ledger_write: tokio::sync::Mutex<()>,
     /// The ledger's tables.
     pub ledger_db: LedgerDb,
+    /// The access guard, learning from this node's own request history.
+    guard: std::sync::Mutex<Guard>,
 }
 
 /// The in-memory ledger and the next apply-order number for its persistence.
@@ -134,6 +146,11 @@ impl Node {
                     source: std::io::Error::other(e),
                 })??;
         let account = AccountId(identity.account());
+        let guard = match store.get(cf::GUARD, GUARD_KEY.to_vec()).await? {
+            Some(bytes) => Guard::restore(&bytes, GuardConfig::default())?,
+            // A brand-new node starts from the guard's conservative prior.
+            None => Guard::new(GuardConfig::default())?,
+        };
         let node = Arc::new(Self {
             config,
             identity,
@@ -146,6 +163,7 @@ impl Node {
             ledger: std::sync::Mutex::new(LedgerState { ledger, next_order }),
             ledger_write: tokio::sync::Mutex::new(()),
             ledger_db,
+            guard: std::sync::Mutex::new(guard),
         });
         if node.with_ledger(|l| l.head(&account).is_none()) {
             let block = node
@@ -158,6 +176,34 @@ impl Node {
             tracing::info!(block = %block.hash(), "wrote this node's Register block");
         }
         Ok(node)
+    }
+
+    /// Scores a request with the access guard (feature update + model).
+    pub fn guard_assess(&self, ctx: &RequestContext) -> GuardDecision {
+        self.guard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .assess(ctx)
+    }
+
+    /// Tells the guard how a request it scored was answered.
+    pub fn guard_outcome(&self, ctx: &RequestContext, records: usize, denied: bool) {
+        self.guard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .record_outcome(ctx, records, denied);
+    }
+
+    /// Saves what the guard learned, so a restart keeps it.
+    pub async fn save_guard(&self) -> Result<(), StoreError> {
+        let bytes = self
+            .guard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .snapshot();
+        let mut b = Batch::new();
+        b.put(cf::GUARD, GUARD_KEY.to_vec(), bytes);
+        self.store.commit(b).await
     }
 
     /// Runs `f` on the ledger under its lock. Keep `f` short: it blocks other readers.
@@ -318,7 +364,10 @@ pub async fn run(
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
-    tracing::info!("shutting down: flushing the store");
+    tracing::info!("shutting down: saving the guard's state and flushing the store");
+    if let Err(e) = node.save_guard().await {
+        tracing::warn!("could not save the access guard's state: {e}");
+    }
     node.store.close().await;
     let _ = std::fs::remove_file(&addr_file);
     served.map_err(|source| NodeError::Io {

@@ -1,0 +1,462 @@
+//! The access flow of DESIGN.md, independent of the transport: the owner answers a
+//! request (consent from the ledger, the guard, the disease search, an `Access` block),
+//! the requester checks the answer and pays, the owner claims the payment.
+//!
+//! The requester is always the *authenticated* account of the connection the request
+//! came on (the caller passes it); nothing in the request names who is asking.
+
+use std::collections::HashSet;
+
+use pdc_proto::Message;
+use pdc_proto::records::{Profile, Record, record::Body};
+use pdc_proto::wire::{DataRequest, DataResponse};
+
+use crate::consent::{Decision, decide, fmt_ms};
+use crate::guard::{RequestContext, Verdict};
+use crate::ledger::{
+    Access, AccessDecision, AccountId, BlockHash, ConsentGrant, ConsentRevoke, Kind, Movement,
+    Receive, Send, VerifiedBlock,
+};
+use crate::node::{Node, NodeError};
+use crate::records::{content_hash, now_ms};
+
+/// Largest query accepted in a request.
+pub const MAX_QUERY_CHARS: usize = 512;
+/// Purposes a request may state.
+pub const PURPOSES: &[&str] = &["treatment", "research", "emergency", "public-health"];
+
+/// Why a response could not be accepted or paid.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// The node failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The answer does not match the request or its access block.
+    #[error("the patient's answer does not check out: {0}")]
+    BadResponse(String),
+    /// The request is malformed.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}
+
+/// The ledger's grants of this node, as the pure [`decide`] function takes them.
+fn grants_for_decide(node: &Node) -> Vec<pdc_proto::consent::Grant> {
+    node.with_ledger(|l| {
+        l.grants_by_patient(&node.account)
+            .into_iter()
+            .map(|g| pdc_proto::consent::Grant {
+                grant_id: g.grant_id,
+                grantee: g.grantee.0.to_vec(),
+                scope: g.scope,
+                purposes: g.purposes,
+                not_after_ms: g.not_after_ms,
+                price: g.price,
+                created_ms: 0,
+                revoked_ms: u64::from(g.revoked_by.is_some()),
+                grantee_name: String::new(),
+            })
+            .collect()
+    })
+}
+
+/// Accesses by `requester` that were answered with records, are older than the node's
+/// payment deadline, and have no payment on the ledger.
+pub fn unpaid_accesses(node: &Node, requester: &AccountId, now: u64) -> Vec<BlockHash> {
+    let deadline = node.config.unpaid_after_secs.saturating_mul(1000);
+    node.with_ledger(|l| {
+        l.access_by_owner(&node.account)
+            .into_iter()
+            .filter(|a| {
+                &a.requester == requester && a.decision != AccessDecision::Denied && a.price > 0
+            })
+            .filter(|a| now.saturating_sub(a.timestamp_ms) > deadline)
+            .filter(|a| l.payments_for(&a.block).is_empty())
+            .map(|a| a.block)
+            .collect()
+    })
+}
+
+/// Owner side: decide, search, log, answer. Every request, granted or not, appends an
+/// `Access` block, which is returned with the answer.
+pub async fn answer(
+    node: &Node,
+    requester: AccountId,
+    req: DataRequest,
+) -> Result<DataResponse, NodeError> {
+    let now = now_ms();
+    let query = req.query.trim().to_string();
+    let purpose = req.purpose.trim().to_ascii_lowercase();
+    let staff = req.staff_user.chars().take(64).collect::<String>();
+    let mut price = 0;
+    let mut decision = AccessDecision::Denied;
+    let mut records: Vec<Record> = Vec::new();
+    let mut guard_summary = String::new();
+
+    let reason = if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
+        format!("the query must be 1 to {MAX_QUERY_CHARS} characters")
+    } else if req.request_id.len() != 16 {
+        "request_id must be 16 bytes".to_string()
+    } else if let Some(first) = unpaid_accesses(node, &requester, now).first() {
+        format!(
+            "unpaid access {first} is older than {} s; pay it before asking again",
+            node.config.unpaid_after_secs
+        )
+    } else {
+        match decide(
+            &grants_for_decide(node),
+            requester.as_bytes(),
+            &purpose,
+            now,
+        ) {
+            Decision::Deny { reason } => reason,
+            Decision::Allow {
+                price: p, scope, ..
+            } => {
+                let ctx = RequestContext {
+                    requester: requester.to_string(),
+                    staff_user: (!staff.is_empty()).then(|| staff.clone()),
+                    query: query.clone(),
+                    disease_category: disease_category(&query),
+                    purpose: purpose.clone(),
+                    now_ms: now,
+                };
+                let g = node.guard_assess(&ctx);
+                guard_summary = g.summary();
+                match g.verdict {
+                    Verdict::Deny => {
+                        if g.revoke {
+                            revoke_grants_of(node, &requester).await?;
+                        }
+                        node.guard_outcome(&ctx, 0, true);
+                        format!("access guard: {}", g.summary())
+                    }
+                    verdict => {
+                        records = matching_records(node, &query, &scope).await?;
+                        node.guard_outcome(&ctx, records.len(), false);
+                        price = p;
+                        decision = if verdict == Verdict::Flag {
+                            AccessDecision::Flagged
+                        } else {
+                            AccessDecision::Granted
+                        };
+                        if verdict == Verdict::Flag {
+                            format!(
+                                "granted under consent; flagged by the access guard: {}",
+                                g.summary()
+                            )
+                        } else {
+                            format!(
+                                "granted under consent; {} matching record(s)",
+                                records.len()
+                            )
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if !guard_summary.is_empty() {
+        tracing::debug!(%requester, guard = %guard_summary, "guard decision");
+    }
+    let hashes: Vec<Vec<u8>> = records.iter().map(|r| content_hash(r).to_vec()).collect();
+    let block = node
+        .append(Kind::Access(Access {
+            request_id: req.request_id.clone(),
+            requester: requester.0.to_vec(),
+            query: query.chars().take(MAX_QUERY_CHARS).collect(),
+            purpose,
+            decision: decision.as_str().to_string(),
+            reason: reason.clone(),
+            record_hashes: hashes,
+            price,
+            staff_user: staff,
+        }))
+        .await?;
+    let refused = decision == AccessDecision::Denied;
+    Ok(DataResponse {
+        records,
+        access_block: block.to_signed().ok(),
+        refused,
+        reason,
+    })
+}
+
+/// The ICD-10-CM chapter block the query normalizes to, as the guard's notion of
+/// "disease category".
+fn disease_category(query: &str) -> Option<String> {
+    crate::search::normalize(query)
+        .concepts
+        .first()
+        .map(|c| c.block.clone())
+}
+
+/// Condition records matching the query, plus the profile as the patient chose to show
+/// it (pseudonym instead of the name, no imported FHIR data).
+async fn matching_records(node: &Node, query: &str, scope: &str) -> Result<Vec<Record>, NodeError> {
+    let all = node
+        .records
+        .list()
+        .await
+        .map_err(|e| NodeError::Records(e.to_string()))?;
+    let q = query.to_string();
+    let (hits, all) = tokio::task::spawn_blocking(move || {
+        let qn = crate::search::normalize(&q);
+        let conds: Vec<(String, crate::search::Normalized)> = all
+            .iter()
+            .filter_map(|s| match &s.record.body {
+                Some(Body::Condition(c)) => {
+                    Some((s.record.id.clone(), crate::search::normalize(&c.text)))
+                }
+                _ => None,
+            })
+            .collect();
+        let hits: HashSet<String> =
+            crate::search::rank(&qn, conds.iter().map(|(id, n)| (id.as_str(), n)))
+                .into_iter()
+                .map(|h| h.id)
+                .collect();
+        (hits, all)
+    })
+    .await
+    .map_err(|e| NodeError::Records(e.to_string()))?;
+    let mut out: Vec<Record> = all
+        .iter()
+        .filter(|s| hits.contains(&s.record.id))
+        .map(|s| s.record.clone())
+        .collect();
+    let profile = all.iter().find_map(|s| match &s.record.body {
+        Some(Body::Profile(p)) => Some((s.record.clone(), p.clone())),
+        _ => None,
+    });
+    if !out.is_empty()
+        && scope == "all"
+        && let Some((mut rec, prof)) = profile
+    {
+        let shown = if prof.pseudonym.is_empty() {
+            prof.display_name.clone()
+        } else {
+            prof.pseudonym.clone()
+        };
+        rec.body = Some(Body::Profile(Profile {
+            display_name: shown,
+            ..Profile::default()
+        }));
+        out.insert(0, rec);
+    }
+    Ok(out)
+}
+
+async fn revoke_grants_of(node: &Node, requester: &AccountId) -> Result<(), NodeError> {
+    let now = now_ms();
+    let live: Vec<Vec<u8>> = node.with_ledger(|l| {
+        l.grants_by_patient(&node.account)
+            .into_iter()
+            .filter(|g| &g.grantee == requester && g.is_live(now))
+            .map(|g| g.grant_id)
+            .collect()
+    });
+    for grant_id in live {
+        node.append(Kind::ConsentRevoke(ConsentRevoke { grant_id }))
+            .await?;
+    }
+    Ok(())
+}
+
+/// What a requester got from one patient, checked and paid.
+#[derive(Debug, Clone)]
+pub struct CheckedAnswer {
+    /// The patient.
+    pub patient: AccountId,
+    /// Records returned, each matching a hash in the access block.
+    pub records: Vec<Record>,
+    /// The owner's Access block.
+    pub access_block: BlockHash,
+    /// Whether the owner refused, and why.
+    pub refused: bool,
+    /// The owner's reason.
+    pub reason: String,
+    /// Our Send paying for it, if anything was owed.
+    pub payment: Option<BlockHash>,
+    /// Amount paid in micro-credits.
+    pub paid: u64,
+}
+
+/// Requester side: check that the answer is the one the owner logged (its Access block
+/// is signed by the patient, names us and this request, and lists exactly the hashes of
+/// the records returned), store the block, and pay the price with a `Send`.
+pub async fn accept_and_pay(
+    node: &Node,
+    patient: AccountId,
+    req: &DataRequest,
+    resp: DataResponse,
+) -> Result<CheckedAnswer, AccessError> {
+    let signed = resp
+        .access_block
+        .ok_or_else(|| AccessError::BadResponse("no access block".into()))?;
+    let bytes = signed.encode_to_vec();
+    let block = node
+        .with_ledger(|l| l.decode(&bytes))
+        .map_err(|e| AccessError::BadResponse(e.to_string()))?;
+    let access = check_access_block(&block, &patient, &node.account, req)?;
+    let mut want: Vec<[u8; 32]> = access
+        .record_hashes
+        .iter()
+        .filter_map(|h| h.as_slice().try_into().ok())
+        .collect();
+    let mut got: Vec<[u8; 32]> = resp.records.iter().map(content_hash).collect();
+    want.sort();
+    got.sort();
+    if want != got {
+        return Err(AccessError::BadResponse(format!(
+            "records returned do not match the {} hash(es) in access block {}",
+            want.len(),
+            block.hash()
+        )));
+    }
+    let access_hash = block.hash();
+    node.ingest_remote(&bytes).await?;
+    let owed = if access.decision == "denied" {
+        0
+    } else {
+        access.price
+    };
+    let payment = if owed > 0 {
+        let send = node
+            .append(Kind::Send(Send {
+                to: patient.0.to_vec(),
+                amount: owed,
+                access_ref: access_hash.0.to_vec(),
+            }))
+            .await?;
+        Some(send.hash())
+    } else {
+        None
+    };
+    Ok(CheckedAnswer {
+        patient,
+        records: resp.records,
+        access_block: access_hash,
+        refused: resp.refused,
+        reason: resp.reason,
+        payment,
+        paid: if payment.is_some() { owed } else { 0 },
+    })
+}
+
+fn check_access_block(
+    block: &VerifiedBlock,
+    patient: &AccountId,
+    me: &AccountId,
+    req: &DataRequest,
+) -> Result<Access, AccessError> {
+    let Kind::Access(a) = block.kind() else {
+        return Err(AccessError::BadResponse(
+            "the returned block is not an Access block".into(),
+        ));
+    };
+    if &block.author() != patient {
+        return Err(AccessError::BadResponse(format!(
+            "access block signed by {} instead of the patient",
+            block.author().fingerprint()
+        )));
+    }
+    if a.requester != me.0 || a.request_id != req.request_id {
+        return Err(AccessError::BadResponse(
+            "access block is for another request".into(),
+        ));
+    }
+    Ok(a.clone())
+}
+
+/// Payee side: claims every Send addressed to this node that it has not received yet.
+/// Returns the Receive blocks written.
+pub async fn claim_payments(node: &Node) -> Result<Vec<VerifiedBlock>, NodeError> {
+    let me = node.account;
+    let todo: Vec<(BlockHash, AccountId, u64)> = node.with_ledger(|l| {
+        let received: HashSet<BlockHash> = l
+            .movements(&me, now_ms())
+            .into_iter()
+            .filter_map(|m| match m {
+                Movement::Received { send, .. } => Some(send),
+                Movement::Sent { .. } => None,
+            })
+            .collect();
+        let mut out = Vec::new();
+        for p in l.directory() {
+            for m in l.movements(&p.account, now_ms()) {
+                if let Movement::Sent { seq, block, to, .. } = m
+                    && to == me
+                    && !received.contains(&block)
+                {
+                    out.push((block, p.account, seq));
+                }
+            }
+        }
+        out
+    });
+    let mut written = Vec::new();
+    for (send, sender, seq) in todo {
+        let b = node
+            .append(Kind::Receive(Receive {
+                send_hash: send.0.to_vec(),
+                sender: sender.0.to_vec(),
+                send_seq: seq,
+            }))
+            .await?;
+        written.push(b);
+    }
+    Ok(written)
+}
+
+/// Patient side: grants `grantee` access on the ledger.
+pub async fn grant(
+    node: &Node,
+    grantee: AccountId,
+    purposes: Vec<String>,
+    scope: String,
+    not_after_ms: u64,
+    price: u64,
+) -> Result<VerifiedBlock, NodeError> {
+    let mut grant_id = vec![0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut grant_id);
+    node.append(Kind::ConsentGrant(ConsentGrant {
+        grant_id,
+        grantee: grantee.0.to_vec(),
+        scope,
+        purposes,
+        not_after_ms,
+        price,
+    }))
+    .await
+}
+
+/// Patient side: revokes one of its grants on the ledger.
+pub async fn revoke(node: &Node, grant_id: Vec<u8>) -> Result<VerifiedBlock, NodeError> {
+    node.append(Kind::ConsentRevoke(ConsentRevoke { grant_id }))
+        .await
+}
+
+/// A short line for logs and tables.
+pub fn describe(a: &CheckedAnswer) -> String {
+    format!(
+        "{}: {} record(s), access {}, paid {}{}",
+        a.patient.fingerprint(),
+        a.records.len(),
+        a.access_block.short(),
+        crate::ledger::format_credits(a.paid as i64),
+        if a.refused {
+            format!(" — refused: {}", a.reason)
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// When a grant expires, in words.
+pub fn expiry_words(not_after_ms: u64) -> String {
+    if not_after_ms == 0 {
+        "never".into()
+    } else {
+        fmt_ms(not_after_ms)
+    }
+}

@@ -137,13 +137,10 @@ enum AddCmd {
 
 #[derive(Subcommand, Debug)]
 enum ConsentCmd {
-    /// Allow a requester (by public key) to read your records.
+    /// Allow a hospital to read your records (written to the ledger).
     Grant {
-        /// The grantee's public key (64 hex digits).
+        /// The grantee: its key (64 hex digits) or its registered name, e.g. Hospital1.
         grantee: String,
-        /// A label for the grantee.
-        #[arg(long, default_value = "")]
-        name: String,
         /// Purpose; repeat for several (default from the node's config).
         #[arg(long = "purpose")]
         purposes: Vec<String>,
@@ -449,7 +446,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Consent(ConsentCmd::Grant {
             grantee,
-            name,
             purposes,
             scope,
             days,
@@ -462,7 +458,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(p) => Some((p * 1_000_000.0).round() as u64),
                 None => None,
             };
-            let body = json!({"grantee": grantee, "grantee_name": name, "purposes": purposes, "scope": scope, "expires_in_days": days, "price": price});
+            let body = json!({"grantee": grantee, "purposes": purposes, "scope": scope, "expires_in_days": days, "price": price});
             let v = c.call("POST", "/consents", Some(body))?;
             out(&v, &|v| {
                 format!(
@@ -495,6 +491,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|g| {
                         vec![
                             s(g, "grant_id"),
+                            format!("{} {}", s(g, "patient_name"), s(g, "patient_fingerprint"))
+                                .trim()
+                                .to_string(),
                             format!("{} {}", s(g, "grantee_name"), s(g, "grantee_fingerprint"))
                                 .trim()
                                 .to_string(),
@@ -508,7 +507,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .collect();
                 table(
                     &[
-                        "GRANT", "GRANTEE", "PURPOSES", "SCOPE", "EXPIRES", "PRICE", "STATE",
+                        "GRANT", "PATIENT", "GRANTEE", "PURPOSES", "SCOPE", "EXPIRES", "PRICE",
+                        "STATE",
                     ],
                     &rows,
                 )

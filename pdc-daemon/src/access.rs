@@ -40,7 +40,7 @@ pub enum AccessError {
 }
 
 /// The ledger's grants of this node, as the pure [`decide`] function takes them.
-fn grants_for_decide(node: &Node) -> Vec<pdc_proto::consent::Grant> {
+pub fn grants_for_decide(node: &Node) -> Vec<pdc_proto::consent::Grant> {
     node.with_ledger(|l| {
         l.grants_by_patient(&node.account)
             .into_iter()

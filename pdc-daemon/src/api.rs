@@ -11,12 +11,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use pdc_proto::consent::Grant;
 use pdc_proto::records::{Condition, Note, Profile, Record, record::Body};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::consent::{ConsentError, GrantRequest, decide, fmt_ms};
+use crate::consent::{decide, fmt_ms};
 use crate::identity::{constant_time_eq, fingerprint};
 use crate::node::Node;
 use crate::records::fhir::{FhirError, export_bundle, import_bundle};
@@ -75,24 +74,6 @@ impl From<RecordError> for ApiError {
             RecordError::Invalid(_) => Self::bad_request(e.to_string()),
             RecordError::Decrypt { .. } => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "decrypt", e.to_string())
-            }
-        }
-    }
-}
-
-impl From<ConsentError> for ApiError {
-    fn from(e: ConsentError) -> Self {
-        match e {
-            ConsentError::Store(s) => s.into(),
-            ConsentError::NotFound(_) => {
-                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
-            }
-            ConsentError::Invalid(_) => Self::bad_request(e.to_string()),
-            ConsentError::AlreadyRevoked(_) => {
-                Self::new(StatusCode::CONFLICT, "already_revoked", e.to_string())
-            }
-            ConsentError::Corrupt(_) => {
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt", e.to_string())
             }
         }
     }
@@ -212,11 +193,9 @@ async fn require_token(
 
 async fn status(State(node): State<Arc<Node>>) -> ApiResult {
     let records = node.records.list().await?;
-    let consents = node.consents.list().await?;
-    let live = consents
-        .iter()
-        .filter(|g| g.revoked_ms == 0 && (g.not_after_ms == 0 || g.not_after_ms > now_ms()))
-        .count();
+    let now = now_ms();
+    let consents = node.with_ledger(|l| l.grants_by_patient(&node.account));
+    let live = consents.iter().filter(|g| g.is_live(now)).count();
     Ok(Json(json!({
         "name": node.config.name,
         "role": node.config.role.as_str(),
@@ -503,45 +482,53 @@ async fn fhir_export(State(node): State<Arc<Node>>) -> ApiResult {
     Ok(Json(export_bundle(&recs)).into_response())
 }
 
-fn grant_json(g: &Grant) -> Value {
+fn grant_json(l: &Ledger, g: &crate::ledger::Grant) -> Value {
     let now = now_ms();
-    let state = if g.revoked_ms != 0 {
+    let state = if g.revoked_by.is_some() {
         "revoked"
     } else if g.not_after_ms != 0 && g.not_after_ms <= now {
         "expired"
     } else {
         "live"
     };
+    let time_of = |h: &BlockHash| l.block(h).map(|b| fmt_ms(b.timestamp_ms()));
     json!({
         "grant_id": hex::encode(&g.grant_id),
-        "grantee": hex::encode(&g.grantee),
-        "grantee_fingerprint": fingerprint(&g.grantee),
-        "grantee_name": g.grantee_name,
+        "patient": g.patient.to_string(),
+        "patient_name": label(l, &g.patient),
+        "patient_fingerprint": g.patient.fingerprint(),
+        "grantee": g.grantee.to_string(),
+        "grantee_fingerprint": g.grantee.fingerprint(),
+        "grantee_name": label(l, &g.grantee),
         "scope": g.scope,
         "purposes": g.purposes,
         "not_after_ms": g.not_after_ms,
         "expires": if g.not_after_ms == 0 { "never".to_string() } else { fmt_ms(g.not_after_ms) },
         "price": g.price,
-        "created": fmt_ms(g.created_ms),
-        "revoked": if g.revoked_ms == 0 { Value::Null } else { json!(fmt_ms(g.revoked_ms)) },
+        "created": time_of(&g.block),
+        "block": g.block.to_string(),
+        "revoked": g.revoked_by.as_ref().and_then(time_of),
         "state": state,
     })
 }
 
+/// A patient node lists the grants it gave; a hospital node the grants it holds.
 async fn list_consents(State(node): State<Arc<Node>>) -> ApiResult {
-    let grants = node.consents.list().await?;
-    Ok(
-        Json(json!({ "consents": grants.iter().map(grant_json).collect::<Vec<_>>() }))
-            .into_response(),
-    )
+    let rows = node.with_ledger(|l| {
+        let grants = match node.config.role {
+            crate::config::Role::Patient => l.grants_by_patient(&node.account),
+            crate::config::Role::Hospital => l.grants_for_grantee(&node.account),
+        };
+        grants.iter().map(|g| grant_json(l, g)).collect::<Vec<_>>()
+    });
+    Ok(Json(json!({ "consents": rows })).into_response())
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GrantInput {
+    /// The grantee's key (64 hex digits) or its registered display name.
     grantee: String,
-    #[serde(default)]
-    grantee_name: String,
     #[serde(default)]
     purposes: Vec<String>,
     #[serde(default)]
@@ -549,6 +536,9 @@ struct GrantInput {
     /// Days until expiry; 0 = never; absent = config default.
     #[serde(default)]
     expires_in_days: Option<u64>,
+    /// Expiry as epoch milliseconds; wins over `expires_in_days`.
+    #[serde(default)]
+    not_after_ms: Option<u64>,
     /// Price per access in micro-credits; absent = config default.
     #[serde(default)]
     price: Option<u64>,
@@ -569,37 +559,157 @@ fn parse_key(s: &str, what: &str) -> Result<Vec<u8>, ApiError> {
     Ok(k)
 }
 
+/// A key, or a display name registered on the ledger. An ambiguous name is refused with
+/// the candidates, because names are labels and anyone can register any name.
+fn resolve_principal(node: &Node, who: &str) -> Result<AccountId, ApiError> {
+    if let Ok(a) = who.trim().parse::<AccountId>() {
+        return Ok(a);
+    }
+    let found = node.with_ledger(|l| l.find_by_name(who.trim()));
+    match found.as_slice() {
+        [one] => Ok(one.account),
+        [] => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_principal",
+            format!(
+                "no node named '{who}' is registered on the ledger; give its key (64 hex digits) or check the name with `pdc peers`"
+            ),
+        )),
+        many => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ambiguous_name",
+            format!(
+                "'{who}' names {} registered nodes; give the key instead: {}",
+                many.len(),
+                many.iter()
+                    .map(|p| format!("{} ({})", p.account.fingerprint(), p.account))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+impl From<crate::node::NodeError> for ApiError {
+    fn from(e: crate::node::NodeError) -> Self {
+        use crate::node::NodeError as N;
+        match e {
+            N::Store(s) => s.into(),
+            N::Ledger(l) => Self::new(StatusCode::CONFLICT, "ledger_refused", l.to_string()),
+            other => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
 async fn grant_consent(
     State(node): State<Arc<Node>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let input: GrantInput = parse_json(body)?;
-    let grantee = parse_key(&input.grantee, "grantee")?;
+    if node.config.role != crate::config::Role::Patient {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_a_patient",
+            "only a patient node grants access to its records",
+        ));
+    }
+    let grantee = resolve_principal(&node, &input.grantee)?;
+    if grantee == node.account {
+        return Err(ApiError::bad_request(
+            "a node cannot grant consent to itself",
+        ));
+    }
     let defaults = &node.config.consent;
     let now = now_ms();
+    let scope = input.scope.unwrap_or_else(|| "all".into());
+    if !crate::consent::SCOPES.contains(&scope.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "scope '{scope}' is unknown; use one of {}",
+            crate::consent::SCOPES.join(", ")
+        )));
+    }
+    let purposes: Vec<String> = if input.purposes.is_empty() {
+        defaults.purposes.clone()
+    } else {
+        input.purposes
+    }
+    .iter()
+    .map(|p| p.trim().to_ascii_lowercase())
+    .filter(|p| !p.is_empty())
+    .collect();
+    if purposes.is_empty() {
+        return Err(ApiError::bad_request(
+            "name at least one purpose, e.g. treatment or research",
+        ));
+    }
     let days = input.expires_in_days.unwrap_or(defaults.expiry_days);
-    let req = GrantRequest {
-        grantee,
-        grantee_name: input.grantee_name,
-        scope: input.scope.unwrap_or_else(|| "all".into()),
-        purposes: if input.purposes.is_empty() {
-            defaults.purposes.clone()
-        } else {
-            input.purposes
-        },
-        not_after_ms: if days == 0 {
-            0
-        } else {
-            now.saturating_add(days.saturating_mul(86_400_000))
-        },
-        price: input.price.unwrap_or(defaults.price),
-    };
-    let g = node.consents.grant(req, now).await?;
-    Ok((StatusCode::CREATED, Json(grant_json(&g))).into_response())
+    let not_after_ms = input.not_after_ms.unwrap_or(if days == 0 {
+        0
+    } else {
+        now.saturating_add(days.saturating_mul(86_400_000))
+    });
+    if not_after_ms != 0 && not_after_ms <= now {
+        return Err(ApiError::bad_request(format!(
+            "expiry {} is in the past",
+            fmt_ms(not_after_ms)
+        )));
+    }
+    let price = input.price.unwrap_or(defaults.price);
+    let block = crate::access::grant(&node, grantee, purposes, scope, not_after_ms, price).await?;
+    let v = node
+        .with_ledger(|l| {
+            l.grants_by_patient(&node.account)
+                .into_iter()
+                .find(|g| g.block == block.hash())
+                .map(|g| grant_json(l, &g))
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "grant not found after writing it",
+            )
+        })?;
+    Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
 async fn revoke_consent(State(node): State<Arc<Node>>, Path(id): Path<String>) -> ApiResult {
-    Ok(Json(grant_json(&node.consents.revoke(&id, now_ms()).await?)).into_response())
+    let gid = hex::decode(id.trim())
+        .map_err(|_| ApiError::bad_request(format!("'{id}' is not a grant id (hex)")))?;
+    let g = node
+        .with_ledger(|l| {
+            l.grants_by_patient(&node.account)
+                .into_iter()
+                .find(|g| g.grant_id == gid)
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no consent grant with id {id}; list grants with `pdc consent list`"),
+            )
+        })?;
+    if g.revoked_by.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_revoked",
+            format!("grant {id} is already revoked"),
+        ));
+    }
+    crate::access::revoke(&node, gid.clone()).await?;
+    let v = node
+        .with_ledger(|l| {
+            l.grants_by_patient(&node.account)
+                .into_iter()
+                .find(|g| g.grant_id == gid)
+                .map(|g| grant_json(l, &g))
+        })
+        .unwrap_or(Value::Null);
+    Ok(Json(v).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -616,7 +726,7 @@ async fn check_consent(
 ) -> ApiResult {
     let input: CheckInput = parse_json(body)?;
     let requester = parse_key(&input.requester, "requester")?;
-    let grants = node.consents.list().await?;
+    let grants = crate::access::grants_for_decide(&node);
     let v = match decide(&grants, &requester, &input.purpose, now_ms()) {
         crate::consent::Decision::Allow {
             grant_id,
@@ -635,7 +745,7 @@ async fn check_consent(
 /// Prometheus text format.
 async fn metrics(State(node): State<Arc<Node>>) -> ApiResult {
     let records = node.records.list().await?.len();
-    let consents = node.consents.list().await?.len();
+    let consents = node.with_ledger(|l| l.grants_by_patient(&node.account).len());
     let text = format!(
         "# HELP pdc_records Records held by this node.\n# TYPE pdc_records gauge\npdc_records {records}\n\
          # HELP pdc_consents Consent grants, live or not.\n# TYPE pdc_consents gauge\npdc_consents {consents}\n\

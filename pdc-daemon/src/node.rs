@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::{CONFIG_FILE, Config, ConfigError, Role};
-use crate::consent::ConsentBook;
 use crate::guard::{Guard, GuardConfig, GuardDecision, RequestContext};
 use crate::identity::{IdentityError, NodeIdentity, write_secret_file};
 use crate::ledger::{
@@ -82,8 +81,6 @@ pub struct Node {
     pub store: Store,
     /// Encrypted records.
     pub records: RecordStore,
-    /// Consent grants.
-    pub consents: ConsentBook,
     /// When it started.
     pub started: Instant,
     /// The network's genesis.
@@ -131,7 +128,6 @@ impl Node {
         })?;
         let store = Store::open(&config.data_dir.join(DB_DIR))?;
         let records = RecordStore::new(store.clone(), &identity.records_key);
-        let consents = ConsentBook::new(store.clone());
         let ledger_db = LedgerDb::new(store.clone());
         let ledger_config = LedgerConfig {
             quiet_period_ms: config.quiet_period_secs.saturating_mul(1000),
@@ -156,7 +152,6 @@ impl Node {
             identity,
             store,
             records,
-            consents,
             started: Instant::now(),
             genesis,
             account,

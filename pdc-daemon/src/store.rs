@@ -18,8 +18,6 @@ pub mod cf {
     pub const META: &str = "meta";
     /// Encrypted patient records, by record id.
     pub const RECORDS: &str = "records";
-    /// Consent grants, by grant id.
-    pub const CONSENTS: &str = "consents";
     /// Ledger blocks, by block hash.
     pub const BLOCKS: &str = "blocks";
     /// Chain index: author ‖ seq (big-endian) -> block hash.
@@ -33,9 +31,7 @@ pub mod cf {
     /// Known peers.
     pub const PEERS: &str = "peers";
     /// Every column family, in creation order.
-    pub const ALL: &[&str] = &[
-        META, RECORDS, CONSENTS, BLOCKS, CHAIN, HEADS, FORKS, GUARD, PEERS,
-    ];
+    pub const ALL: &[&str] = &[META, RECORDS, BLOCKS, CHAIN, HEADS, FORKS, GUARD, PEERS];
 }
 
 /// Key encodings. Integers are big-endian so range scans come out in order.

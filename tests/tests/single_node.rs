@@ -92,8 +92,6 @@ fn cli_end_to_end_records_import_and_consent() {
         "consent",
         "grant",
         &hospital,
-        "--name",
-        "Hospital1",
         "--purpose",
         "treatment",
         "--days",
@@ -101,6 +99,13 @@ fn cli_end_to_end_records_import_and_consent() {
     ]);
     assert_eq!(g["state"], "live");
     assert_eq!(g["price"], 500_000, "default price is 0.5 credits");
+    // The grant is a ledger block of Alice's chain.
+    let block = alice.pdc_json(&["ledger", "show", g["block"].as_str().expect("block")]);
+    assert_eq!(block["body"]["type"], "consent_grant");
+    // A name that no registered node has is refused with what to do instead.
+    let unknown = alice.pdc(&["consent", "grant", "NoSuchHospital"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no node named 'NoSuchHospital'"));
     let list = alice.pdc_json(&["consent", "list"]);
     assert_eq!(list["consents"].as_array().map(Vec::len), Some(1));
     let id = g["grant_id"].as_str().expect("grant id");
@@ -394,14 +399,38 @@ fn oversized_and_malformed_api_bodies_get_json_errors() {
             .contains("status 'sleepy' is unknown")
     );
     let (code, e) = n.http("POST", "/api/v1/consents", Some(br#"{"grantee": "abcd"}"#));
-    assert_eq!(code, 400);
+    assert_eq!(code, 404, "{e}");
     assert!(
         e["detail"]
             .as_str()
             .unwrap_or_default()
-            .contains("32 bytes"),
+            .contains("give its key"),
         "{e}"
     );
+    let grantee = "cd".repeat(32);
+    let body = format!(r#"{{"grantee": "{grantee}", "purposes": [" "]}}"#);
+    let (code, e) = n.http("POST", "/api/v1/consents", Some(body.as_bytes()));
+    assert_eq!(code, 400, "{e}");
+    let body = format!(r#"{{"grantee": "{grantee}", "not_after_ms": 1000}}"#);
+    let (code, e) = n.http("POST", "/api/v1/consents", Some(body.as_bytes()));
+    assert_eq!(code, 400, "{e}");
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("in the past"),
+        "{e}"
+    );
+}
+
+#[test]
+fn only_patients_grant_consent() {
+    let mut h = NodeProc::init("hospital", "Hospital7");
+    h.start();
+    let body = format!(r#"{{"grantee": "{}"}}"#, "cd".repeat(32));
+    let (code, e) = h.http("POST", "/api/v1/consents", Some(body.as_bytes()));
+    assert_eq!(code, 403, "{e}");
+    assert_eq!(e["error"], "not_a_patient");
 }
 
 #[test]

@@ -8,7 +8,7 @@ async fn batch_is_atomic_and_readable() {
     let mut b = Batch::new();
     b.put(cf::RECORDS, b"a".to_vec(), b"1".to_vec());
     b.put(cf::RECORDS, b"ab".to_vec(), b"2".to_vec());
-    b.put(cf::CONSENTS, b"a".to_vec(), b"3".to_vec());
+    b.put(cf::GUARD, b"a".to_vec(), b"3".to_vec());
     store.commit(b).await.expect("commit");
     assert_eq!(
         store.get(cf::RECORDS, b"a".to_vec()).await.expect("get"),

@@ -59,6 +59,27 @@ enum Command {
     Balances,
     /// Fork proofs: accounts frozen for signing two blocks at one seq.
     Forks,
+    /// Hospital: search every consenting patient for a disease.
+    Search {
+        /// Disease words, e.g. "diabetes" or "heart attack".
+        query: String,
+        /// Why you ask: treatment, research, emergency, public-health.
+        #[arg(long, default_value = "treatment")]
+        purpose: String,
+        /// Staff member making the search (recorded in every access).
+        #[arg(long, env = "PDC_STAFF", default_value_t = std::env::var("USER").unwrap_or_default())]
+        staff: String,
+        /// Ask only this patient (key or registered name).
+        #[arg(long)]
+        patient: Option<String>,
+    },
+    /// Peers this node knows: name, role, addresses, connected, chain head, last seen.
+    Peers,
+    /// Patient: rewards earned (total, confirmed, pending) and per access.
+    Rewards,
+    /// Who asked for what, when, the decision and why (patient), or your own requests
+    /// (hospital).
+    Audit,
 }
 
 #[derive(Subcommand, Debug)]
@@ -578,6 +599,157 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     })
                     .collect();
                 table(&["ACCOUNT", "CONFIRMED", "PENDING", "TOTAL"], &rows)
+            });
+        }
+        Command::Search {
+            query,
+            purpose,
+            staff,
+            patient,
+        } => {
+            let v = c.call(
+                "POST",
+                "/search",
+                Some(json!({"query": query, "purpose": purpose, "staff_user": staff, "patient": patient})),
+            )?;
+            out(&v, &|v| {
+                let mut t = String::new();
+                for p in arr(v, "patients") {
+                    let who = format!("{} {}", s(p, "name"), s(p, "fingerprint"));
+                    match s(p, "status").as_str() {
+                        "answered" => {
+                            t.push_str(&format!(
+                                "{who}: {} record(s), access block {}, paid {}\n",
+                                arr(p, "records").len(),
+                                short(&s(p, "access_block")),
+                                credits(p.get("paid"))
+                            ));
+                            for r in arr(p, "records") {
+                                t.push_str(&format!(
+                                    "    {}  hash {}\n      {}\n",
+                                    s(r, "condition"),
+                                    s(r, "hash"),
+                                    s(r, "why")
+                                ));
+                            }
+                        }
+                        st => t.push_str(&format!("{who}: {st}: {}\n", s(p, "reason"))),
+                    }
+                }
+                if t.is_empty() {
+                    t.push_str("no patient has granted this node access for that purpose\n");
+                }
+                t
+            });
+        }
+        Command::Peers => {
+            let v = c.call("GET", "/peers", None)?;
+            out(&v, &|v| {
+                let rows: Vec<Vec<String>> = arr(v, "peers")
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            short(&s(p, "peer_id")),
+                            format!("{} {}", s(p, "name"), s(p, "fingerprint"))
+                                .trim()
+                                .to_string(),
+                            s(p, "role"),
+                            join(p, "addresses"),
+                            if p["connected"].as_bool() == Some(true) {
+                                "yes".into()
+                            } else {
+                                "no".into()
+                            },
+                            p["chain_head"]["seq"]
+                                .as_u64()
+                                .map(|x| x.to_string())
+                                .unwrap_or_default(),
+                            s(p, "last_seen"),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "PEER",
+                        "NAME",
+                        "ROLE",
+                        "ADDRESSES",
+                        "CONNECTED",
+                        "HEAD",
+                        "LAST SEEN",
+                    ],
+                    &rows,
+                )
+            });
+        }
+        Command::Rewards => {
+            let v = c.call("GET", "/rewards", None)?;
+            out(&v, &|v| {
+                let rows: Vec<Vec<String>> = arr(v, "accesses")
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            s(a, "time"),
+                            format!(
+                                "{} {}",
+                                s(a, "requester_name"),
+                                s(a, "requester_fingerprint")
+                            )
+                            .trim()
+                            .to_string(),
+                            s(a, "staff_user"),
+                            s(a, "query"),
+                            credits(a.get("price")),
+                            s(a, "status"),
+                        ]
+                    })
+                    .collect();
+                format!(
+                    "total {} credits (confirmed {}, pending {})\n",
+                    credits_i(v.get("total")),
+                    credits_i(v.get("confirmed")),
+                    credits_i(v.get("pending"))
+                ) + &table(
+                    &["TIME", "REQUESTER", "STAFF", "QUERY", "REWARD", "STATUS"],
+                    &rows,
+                )
+            });
+        }
+        Command::Audit => {
+            let v = c.call("GET", "/audit", None)?;
+            out(&v, &|v| {
+                let rows: Vec<Vec<String>> = arr(v, "accesses")
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            s(a, "time"),
+                            format!(
+                                "{} {}",
+                                s(a, "requester_name"),
+                                s(a, "requester_fingerprint")
+                            )
+                            .trim()
+                            .to_string(),
+                            s(a, "staff_user"),
+                            s(a, "query"),
+                            s(a, "decision"),
+                            s(a, "reason"),
+                            short(&s(a, "block")),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "TIME",
+                        "REQUESTER",
+                        "STAFF",
+                        "QUERY",
+                        "DECISION",
+                        "REASON",
+                        "BLOCK",
+                    ],
+                    &rows,
+                )
             });
         }
         Command::Forks => {

@@ -17,7 +17,8 @@ fn help_lists_every_command() {
     let out = pdc().arg("--help").output().expect("run");
     let text = String::from_utf8_lossy(&out.stdout);
     for cmd in [
-        "status", "record", "import", "export", "consent", "ledger", "balances", "forks",
+        "status", "record", "import", "export", "consent", "ledger", "balances", "forks", "search",
+        "peers", "rewards", "audit",
     ] {
         assert!(text.contains(cmd), "help lacks {cmd}: {text}");
     }

@@ -460,3 +460,159 @@ pub fn expiry_words(not_after_ms: u64) -> String {
         fmt_ms(not_after_ms)
     }
 }
+
+/// How a requester reaches a patient's node: libp2p in the daemon, direct calls in tests.
+pub trait DataTransport: std::marker::Send + Sync + 'static {
+    /// Sends one request to the node of `patient` and waits for its answer.
+    fn request(
+        &self,
+        patient: AccountId,
+        req: DataRequest,
+    ) -> impl std::future::Future<Output = Result<DataResponse, String>> + std::marker::Send;
+}
+
+/// One patient's outcome in a fan-out search.
+#[derive(Debug, Clone)]
+pub enum PatientOutcome {
+    /// The patient's node answered (with records or a refusal) and the answer checked out.
+    Answered(CheckedAnswer),
+    /// The node did not answer within the timeout or could not be reached.
+    Offline {
+        /// Why, in words.
+        reason: String,
+    },
+    /// The node answered something that does not check out against its access block.
+    Invalid {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A hospital's search over every consenting patient.
+#[derive(Debug, Clone)]
+pub struct SearchReport {
+    /// Per patient (account, display label, outcome), in the order of the patients list.
+    pub patients: Vec<(AccountId, String, PatientOutcome)>,
+}
+
+/// Patients whose live grants name this node for `purpose`: the only ones ever asked.
+pub fn consenting_patients(node: &Node, purpose: &str, now: u64) -> Vec<(AccountId, String)> {
+    let purpose = purpose.trim().to_ascii_lowercase();
+    let mut out: Vec<(AccountId, String)> = node.with_ledger(|l| {
+        l.grants_for_grantee(&node.account)
+            .into_iter()
+            .filter(|g| {
+                g.is_live(now) && g.purposes.iter().any(|p| p.eq_ignore_ascii_case(&purpose))
+            })
+            .map(|g| {
+                let label = l
+                    .principal(&g.patient)
+                    .map(|p| p.pinned_name.unwrap_or(p.display_name))
+                    .unwrap_or_default();
+                (g.patient, label)
+            })
+            .collect()
+    });
+    out.sort();
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
+}
+
+/// A hospital search: what to ask, why, who asks, and how long to wait.
+#[derive(Debug, Clone)]
+pub struct FanOut {
+    /// Disease words.
+    pub query: String,
+    /// Purpose of the access.
+    pub purpose: String,
+    /// The staff member making the search.
+    pub staff_user: String,
+    /// How long to wait for each patient.
+    pub timeout: std::time::Duration,
+    /// Patients asked at once.
+    pub concurrency: usize,
+    /// Ask only this patient (account, label) instead of every consenting one.
+    pub only: Option<(AccountId, String)>,
+}
+
+/// Fans a query out to every consenting patient at once (at most `concurrency` in
+/// flight, `timeout` per patient), checks and pays for every answer, and reports who
+/// answered, who refused and who was offline.
+pub async fn search_patients<T: DataTransport>(
+    node: &std::sync::Arc<Node>,
+    transport: std::sync::Arc<T>,
+    search: FanOut,
+) -> Result<SearchReport, AccessError> {
+    let FanOut {
+        query,
+        purpose,
+        staff_user,
+        timeout,
+        concurrency,
+        only,
+    } = search;
+    let staff_user = staff_user.as_str();
+    let query = query.trim();
+    if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
+        return Err(AccessError::Invalid(format!(
+            "the query must be 1 to {MAX_QUERY_CHARS} characters"
+        )));
+    }
+    let purpose = purpose.trim().to_ascii_lowercase();
+    if !PURPOSES.contains(&purpose.as_str()) {
+        return Err(AccessError::Invalid(format!(
+            "purpose '{purpose}' is unknown; use one of {}",
+            PURPOSES.join(", ")
+        )));
+    }
+    // Asking one named patient goes out even if this node's view of the grants is stale:
+    // the patient's node is the one that decides, and logs the answer.
+    let patients = match only {
+        Some(p) => vec![p],
+        None => consenting_patients(node, &purpose, now_ms()),
+    };
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (patient, label)) in patients.iter().cloned().enumerate() {
+        let mut id = vec![0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+        let req = DataRequest {
+            request_id: id,
+            query: query.to_string(),
+            purpose: purpose.clone(),
+            staff_user: staff_user.to_string(),
+        };
+        let (node, transport, limit) = (node.clone(), transport.clone(), limit.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let outcome = match tokio::time::timeout(
+                timeout,
+                transport.request(patient, req.clone()),
+            )
+            .await
+            {
+                Err(_) => PatientOutcome::Offline {
+                    reason: format!("no answer within {} ms", timeout.as_millis()),
+                },
+                Ok(Err(e)) => PatientOutcome::Offline { reason: e },
+                Ok(Ok(resp)) => match accept_and_pay(&node, patient, &req, resp).await {
+                    Ok(a) => PatientOutcome::Answered(a),
+                    Err(e) => PatientOutcome::Invalid {
+                        reason: e.to_string(),
+                    },
+                },
+            };
+            (i, patient, label, outcome)
+        });
+    }
+    let mut results = Vec::with_capacity(patients.len());
+    while let Some(r) = tasks.join_next().await {
+        if let Ok(r) = r {
+            results.push(r);
+        }
+    }
+    results.sort_by_key(|r| r.0);
+    Ok(SearchReport {
+        patients: results.into_iter().map(|(_, p, l, o)| (p, l, o)).collect(),
+    })
+}

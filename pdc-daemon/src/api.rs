@@ -143,7 +143,11 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/ledger/verify", post(ledger_verify))
         .route("/balances", get(balances))
         .route("/forks", get(forks))
-        .route("/directory", get(directory));
+        .route("/directory", get(directory))
+        .route("/search", post(search_patients))
+        .route("/peers", get(peers))
+        .route("/rewards", get(rewards))
+        .route("/audit", get(audit));
     Router::new()
         .nest("/api/v1", api)
         .route("/metrics", get(metrics))
@@ -978,4 +982,224 @@ async fn directory(State(node): State<Arc<Node>>) -> ApiResult {
             .collect::<Vec<_>>()
     });
     Ok(Json(json!({ "principals": rows })).into_response())
+}
+
+// ----- the access flow ----------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchInput {
+    query: String,
+    #[serde(default = "default_purpose")]
+    purpose: String,
+    /// The staff member making the search; recorded in every patient's Access block.
+    #[serde(default)]
+    staff_user: String,
+    /// Ask only this patient (key or registered name) instead of every consenting one.
+    #[serde(default)]
+    patient: Option<String>,
+}
+
+fn default_purpose() -> String {
+    "treatment".into()
+}
+
+/// A hospital's disease search over every patient who granted it access.
+async fn search_patients(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let input: SearchInput = parse_json(body)?;
+    if node.config.role != crate::config::Role::Hospital {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_a_hospital",
+            "searching other patients is for hospital nodes",
+        ));
+    }
+    if input.staff_user.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "name the staff member making the search (staff_user): every access records who made it",
+        ));
+    }
+    let client = node.net.get().cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_network",
+            "the network is not started",
+        )
+    })?;
+    let only = match input
+        .patient
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => {
+            let a = resolve_principal(&node, p)?;
+            Some((a, node.with_ledger(|l| label(l, &a))))
+        }
+        None => None,
+    };
+    let transport = Arc::new(crate::peering::NetTransport { client });
+    let fan_out = crate::access::FanOut {
+        query: input.query.clone(),
+        purpose: input.purpose.clone(),
+        staff_user: input.staff_user.trim().to_string(),
+        timeout: std::time::Duration::from_millis(node.config.search_timeout_ms),
+        concurrency: node.config.search_concurrency,
+        only,
+    };
+    let report = crate::access::search_patients(&node, transport, fan_out)
+        .await
+        .map_err(|e| match e {
+            crate::access::AccessError::Invalid(m) => ApiError::bad_request(m),
+            other => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "search_failed",
+                other.to_string(),
+            ),
+        })?;
+    let query_n = crate::search::normalize(&input.query);
+    let rows: Vec<Value> = report
+        .patients
+        .iter()
+        .map(|(patient, label, outcome)| {
+            let base = json!({"patient": patient.to_string(), "name": label, "fingerprint": patient.fingerprint()});
+            let mut v = base;
+            match outcome {
+                crate::access::PatientOutcome::Answered(a) => {
+                    let shown = a.records.iter().find_map(|r| match &r.body {
+                        Some(Body::Profile(p)) => Some(p.display_name.clone()),
+                        _ => None,
+                    });
+                    let records: Vec<Value> = a
+                        .records
+                        .iter()
+                        .filter_map(|r| match &r.body {
+                            Some(Body::Condition(c)) => {
+                                let why = crate::search::match_condition(&query_n, &crate::search::normalize(&c.text));
+                                Some(json!({
+                                    "hash": hex::encode(content_hash(r)), "condition": c.text, "status": c.status,
+                                    "onset": c.onset, "code": why.as_ref().map(|m| m.code.clone()),
+                                    "why": why.map(|m| m.explanation),
+                                }))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    v["status"] = json!(if a.refused { "refused" } else { "answered" });
+                    v["shown_name"] = json!(shown);
+                    v["reason"] = json!(a.reason);
+                    v["records"] = json!(records);
+                    v["access_block"] = json!(a.access_block.to_string());
+                    v["payment"] = json!(a.payment.map(|h| h.to_string()));
+                    v["paid"] = json!(a.paid);
+                }
+                crate::access::PatientOutcome::Offline { reason } => {
+                    v["status"] = json!("offline");
+                    v["reason"] = json!(reason);
+                }
+                crate::access::PatientOutcome::Invalid { reason } => {
+                    v["status"] = json!("invalid");
+                    v["reason"] = json!(reason);
+                }
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "query": input.query, "purpose": input.purpose, "staff_user": input.staff_user, "patients": rows })).into_response())
+}
+
+async fn peers(State(node): State<Arc<Node>>) -> ApiResult {
+    let list = match node.net.get() {
+        Some(c) => c.peers().await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let rows: Vec<Value> = node.with_ledger(|l| {
+        list.iter()
+            .map(|p| {
+                let acct = crate::net::account_of(&p.peer_id).map(AccountId);
+                let principal = acct.and_then(|a| l.principal(&a));
+                json!({
+                    "peer_id": p.peer_id.to_string(),
+                    "account": acct.map(|a| a.to_string()),
+                    "fingerprint": acct.map(|a| a.fingerprint()),
+                    "name": acct.map(|a| label(l, &a)).unwrap_or_default(),
+                    "role": principal.as_ref().map(|p| p.role.as_str()),
+                    "addresses": p.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                    "connected": p.connected,
+                    "chain_head": acct.and_then(|a| l.head(&a)).map(|h| json!({"seq": h.seq, "hash": h.hash.to_string()})),
+                    "last_seen": if p.last_seen_ms == 0 { Value::Null } else { json!(fmt_ms(p.last_seen_ms)) },
+                    "agent": p.agent_version,
+                })
+            })
+            .collect()
+    });
+    Ok(Json(json!({ "peers": rows })).into_response())
+}
+
+/// What the patient earned: totals and one row per access that carried a price.
+async fn rewards(State(node): State<Arc<Node>>) -> ApiResult {
+    let now = now_ms();
+    let v = node.with_ledger(|l| {
+        let bal = l.balance(&node.account, now);
+        let mut received = std::collections::HashMap::new();
+        for m in l.movements(&node.account, now) {
+            if let crate::ledger::Movement::Received { send, amount, status, .. } = m {
+                received.insert(send, (amount, status));
+            }
+        }
+        let rows: Vec<Value> = l
+            .access_by_owner(&node.account)
+            .iter()
+            .filter(|a| a.price > 0)
+            .map(|a| {
+                let pays = l.payments_for(&a.block);
+                let status = pays
+                    .iter()
+                    .find_map(|s| received.get(s))
+                    .map(|(_, st)| match st {
+                        crate::ledger::ReceiptStatus::Confirmed => "confirmed",
+                        crate::ledger::ReceiptStatus::Pending { .. } => "pending",
+                        crate::ledger::ReceiptStatus::Void => "void",
+                    })
+                    .unwrap_or(if pays.is_empty() { "unpaid" } else { "paid, not yet claimed" });
+                json!({
+                    "access_block": a.block.to_string(), "time": fmt_ms(a.timestamp_ms),
+                    "requester": a.requester.to_string(), "requester_name": label(l, &a.requester),
+                    "requester_fingerprint": a.requester.fingerprint(), "staff_user": a.staff_user,
+                    "query": a.query, "price": a.price, "status": status,
+                })
+            })
+            .collect();
+        json!({
+            "total": bal.confirmed + bal.pending, "confirmed": bal.confirmed, "pending": bal.pending, "void": bal.void,
+            "total_credits": format_credits(bal.confirmed + bal.pending),
+            "accesses": rows,
+        })
+    });
+    Ok(Json(v).into_response())
+}
+
+/// Who asked for what: a patient sees requests to it; a hospital, its own requests.
+async fn audit(State(node): State<Arc<Node>>) -> ApiResult {
+    let rows: Vec<Value> = node.with_ledger(|l| {
+        let list = match node.config.role {
+            crate::config::Role::Patient => l.access_by_owner(&node.account),
+            crate::config::Role::Hospital => l.access_by_requester(&node.account),
+        };
+        list.iter()
+            .map(|a| {
+                json!({
+                    "time": fmt_ms(a.timestamp_ms), "owner": a.owner.to_string(), "owner_name": label(l, &a.owner),
+                    "requester": a.requester.to_string(), "requester_name": label(l, &a.requester),
+                    "requester_fingerprint": a.requester.fingerprint(), "staff_user": a.staff_user,
+                    "query": a.query, "purpose": a.purpose, "decision": a.decision.as_str(), "reason": a.reason,
+                    "records": a.record_hashes.len(), "price": a.price, "block": a.block.to_string(),
+                })
+            })
+            .collect()
+    });
+    Ok(Json(json!({ "accesses": rows })).into_response())
 }

@@ -84,6 +84,49 @@ pub struct Config {
     /// A requester with an access older than this (seconds) still unpaid is refused
     /// until it pays.
     pub unpaid_after_secs: u64,
+    /// libp2p listen addresses. Loopback by default.
+    pub p2p_listen: Vec<String>,
+    /// Peers to connect to at start, as multiaddrs ending in `/p2p/<peer id>`.
+    pub bootstrap: Vec<String>,
+    /// Seconds between anti-entropy rounds with every connected peer.
+    pub sync_interval_secs: u64,
+    /// Milliseconds a hospital search waits for each patient's node.
+    pub search_timeout_ms: u64,
+    /// Patients asked at once by a hospital search.
+    pub search_concurrency: usize,
+    /// The access guard's limits and thresholds.
+    pub guard: GuardSettings,
+}
+
+/// Settings of the access guard that an operator tunes; the model's internals keep
+/// their defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuardSettings {
+    /// Hard limit: requests per minute from one requester before every further request
+    /// is denied.
+    pub max_requests_per_minute: u32,
+    /// Hard limit per hour.
+    pub max_requests_per_hour: u32,
+    /// Anomaly score (0..1) from which a request is answered but flagged.
+    pub flag_threshold: f64,
+    /// Anomaly score from which a request is denied. Above 1.0 the score never denies
+    /// (the hard limits still do).
+    pub deny_threshold: f64,
+    /// Whether a denial also revokes the requester's grants (written to the ledger).
+    pub revoke_on_deny: bool,
+}
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        Self {
+            max_requests_per_minute: 30,
+            max_requests_per_hour: 600,
+            flag_threshold: 0.7,
+            deny_threshold: 0.85,
+            revoke_on_deny: false,
+        }
+    }
 }
 
 /// Defaults applied to new consent grants.
@@ -121,6 +164,12 @@ impl Default for Config {
             genesis: None,
             quiet_period_secs: 600,
             unpaid_after_secs: 600,
+            p2p_listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            bootstrap: Vec::new(),
+            sync_interval_secs: 10,
+            search_timeout_ms: 5000,
+            search_concurrency: 64,
+            guard: GuardSettings::default(),
         }
     }
 }
@@ -210,6 +259,34 @@ impl Config {
         }
         if let Some(v) = get("PDC_GENESIS") {
             self.genesis = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("PDC_BOOTSTRAP") {
+            self.bootstrap = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if let Some(v) = get("PDC_P2P_LISTEN") {
+            self.p2p_listen = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if let Some(v) = get("PDC_GUARD_DENY_THRESHOLD") {
+            self.guard.deny_threshold = v.parse().map_err(|e| ConfigError::Invalid {
+                field: "PDC_GUARD_DENY_THRESHOLD",
+                detail: format!("'{v}' is not a number such as 0.85 ({e})"),
+            })?;
+        }
+        if let Some(v) = get("PDC_GUARD_MAX_PER_MINUTE") {
+            self.guard.max_requests_per_minute = v.parse().map_err(|e| ConfigError::Invalid {
+                field: "PDC_GUARD_MAX_PER_MINUTE",
+                detail: format!("'{v}' is not a count ({e})"),
+            })?;
         }
         if let Some(v) = get("PDC_LOG") {
             self.log = v;

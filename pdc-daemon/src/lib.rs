@@ -3,9 +3,12 @@
 //!
 //! # Layout
 //! Dependencies point one way: a module only uses modules listed below it.
+//! - [`daemon`]: a running daemon: node + network + API, start-up and shutdown.
 //! - [`api`]: HTTP JSON API with bearer-token auth.
+//! - [`peering`]: gossip validation, anti-entropy, answering requests over the network.
 //! - [`access`]: the access flow: owner decides, logs and answers; requester checks and pays.
-//! - [`node`]: wires the parts together; start-up and shutdown.
+//! - [`node`]: a node's parts: identity, store, records, ledger appends, the guard.
+//! - [`net`]: the libp2p swarm task and its client (gossip, data and sync protocols).
 //! - [`guard`]: access-behaviour anomaly detection ("AI security").
 //! - [`consent`]: grants, revocations, the pure access decision.
 //! - [`search_eval`]: the `search-eval` command over real imports and stores.
@@ -20,10 +23,13 @@ pub mod access;
 pub mod api;
 pub mod config;
 pub mod consent;
+pub mod daemon;
 pub mod guard;
 pub mod identity;
 pub mod ledger;
+pub mod net;
 pub mod node;
+pub mod peering;
 pub mod records;
 pub mod search;
 pub mod search_eval;

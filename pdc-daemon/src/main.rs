@@ -131,7 +131,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            rt.block_on(pdc_daemon::node::run(
+            rt.block_on(pdc_daemon::daemon::run(
                 cfg,
                 pdc_daemon::node::shutdown_signal(),
             ))?;

@@ -1,7 +1,6 @@
 //! Wires a node together: identity, store, records, consents, and the API server, with
 //! a designed shutdown.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,6 +53,9 @@ pub enum NodeError {
     /// The ledger on disk could not be loaded or written.
     #[error(transparent)]
     Persist(#[from] PersistError),
+    /// The network could not start or failed.
+    #[error("network: {0}")]
+    Net(String),
     /// Records could not be read.
     #[error("records: {0}")]
     Records(String),
@@ -96,6 +98,8 @@ pub struct Node {
     pub ledger_db: LedgerDb,
     /// The access guard, learning from this node's own request history.
     guard: std::sync::Mutex<Guard>,
+    /// The network, once started: every block this node appends is gossiped through it.
+    pub net: std::sync::OnceLock<crate::net::NetClient>,
 }
 
 /// The in-memory ledger and the next apply-order number for its persistence.
@@ -142,10 +146,19 @@ impl Node {
                     source: std::io::Error::other(e),
                 })??;
         let account = AccountId(identity.account());
+        let gs = &config.guard;
+        let guard_config = GuardConfig {
+            max_requests_per_minute: gs.max_requests_per_minute,
+            max_requests_per_hour: gs.max_requests_per_hour,
+            flag_threshold: gs.flag_threshold,
+            deny_threshold: gs.deny_threshold,
+            revoke_on_deny: gs.revoke_on_deny,
+            ..GuardConfig::default()
+        };
         let guard = match store.get(cf::GUARD, GUARD_KEY.to_vec()).await? {
-            Some(bytes) => Guard::restore(&bytes, GuardConfig::default())?,
+            Some(bytes) => Guard::restore(&bytes, guard_config)?,
             // A brand-new node starts from the guard's conservative prior.
-            None => Guard::new(GuardConfig::default())?,
+            None => Guard::new(guard_config)?,
         };
         let node = Arc::new(Self {
             config,
@@ -159,6 +172,7 @@ impl Node {
             ledger_write: tokio::sync::Mutex::new(()),
             ledger_db,
             guard: std::sync::Mutex::new(guard),
+            net: std::sync::OnceLock::new(),
         });
         if node.with_ledger(|l| l.head(&account).is_none()) {
             let block = node
@@ -238,7 +252,44 @@ impl Node {
             (block, LedgerDb::batch(ledger, &stored, None, next_order))
         };
         self.ledger_db.commit(batch).await?;
+        // Durable first, then gossip. No peers yet is fine: anti-entropy delivers it.
+        if let Some(net) = self.net.get() {
+            let msg = pdc_proto::wire::Gossip {
+                kind: block
+                    .to_signed()
+                    .ok()
+                    .map(pdc_proto::wire::gossip::Kind::Block),
+            };
+            if let Err(e) = net.publish(pdc_proto::Message::encode_to_vec(&msg)).await {
+                tracing::debug!(
+                    "block {} not gossiped now ({e}); sync will deliver it",
+                    block.hash()
+                );
+            }
+        }
         Ok(block)
+    }
+
+    /// Verifies and stores a fork proof from a peer; returns whether it was news.
+    pub async fn ingest_fork_proof(
+        &self,
+        msg: &pdc_proto::ledger::ForkProof,
+    ) -> Result<bool, NodeError> {
+        let _order = self.ledger_write.lock().await;
+        let (news, batch) = {
+            let mut st = self
+                .ledger
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let r = st.ledger.ingest_fork_proof(msg)?;
+            let LedgerState { ledger, next_order } = &mut *st;
+            (
+                r.news,
+                LedgerDb::batch(ledger, &r.stored, Some(&r.proof), next_order),
+            )
+        };
+        self.ledger_db.commit(batch).await?;
+        Ok(news)
     }
 
     /// Ingests a block from elsewhere (gossip or sync) and persists whatever it stored.
@@ -326,51 +377,6 @@ fn init_config_text(c: &Config) -> String {
 
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
-}
-
-/// Runs a node until `shutdown` resolves: serves the API, then closes the store so every
-/// acknowledged write is on disk.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), NodeError> {
-    let node = Node::open(config).await?;
-    let addr = node.config.api_listen;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| NodeError::Bind { addr, source })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|source| NodeError::Bind { addr, source })?;
-    let addr_file = node.config.data_dir.join(API_ADDR_FILE);
-    std::fs::write(&addr_file, bound.to_string()).map_err(|source| NodeError::Io {
-        path: addr_file.clone(),
-        source,
-    })?;
-    tracing::info!(
-        role = %node.config.role,
-        name = %node.config.name,
-        account = %node.identity.account_hex(),
-        peer_id = %node.identity.peer_id(),
-        api = %bound,
-        "node started"
-    );
-    let app = crate::api::router(node.clone());
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    tracing::info!("shutting down: saving the guard's state and flushing the store");
-    if let Err(e) = node.save_guard().await {
-        tracing::warn!("could not save the access guard's state: {e}");
-    }
-    node.store.close().await;
-    let _ = std::fs::remove_file(&addr_file);
-    served.map_err(|source| NodeError::Io {
-        path: PathBuf::from("api"),
-        source,
-    })?;
-    tracing::info!("stopped cleanly");
-    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

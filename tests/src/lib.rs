@@ -54,6 +54,12 @@ pub struct NodeProc {
     pub api: String,
     /// Its API token.
     pub token: String,
+    /// Extra environment for the daemon (`PDC_GENESIS`, `PDC_BOOTSTRAP`, ...).
+    pub env: Vec<(String, String)>,
+    /// Its account (public key, hex), as `init` printed it.
+    pub account: String,
+    /// "patient" or "hospital".
+    pub role: String,
 }
 
 impl NodeProc {
@@ -74,11 +80,21 @@ impl NodeProc {
             .expect("token")
             .trim()
             .to_string();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let account = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("account:"))
+            .map(|a| a.trim().to_string())
+            .unwrap_or_default();
+        assert_eq!(account.len(), 64, "init prints the account: {stdout}");
         Self {
             dir,
             child: None,
             api: String::new(),
             token,
+            env: Vec::new(),
+            account,
+            role: role.to_string(),
         }
     }
 
@@ -94,6 +110,7 @@ impl NodeProc {
             .args(["run", "--api-listen", "127.0.0.1:0", "--data-dir"])
             .arg(self.path())
             .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.path().join("daemon.log")).expect("log file"))
             .spawn()
@@ -125,6 +142,14 @@ impl NodeProc {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The node's libp2p addresses (with `/p2p/<id>`), once started.
+    pub fn p2p_addrs(&self) -> String {
+        std::fs::read_to_string(self.path().join("p2p.addr"))
+            .unwrap_or_default()
+            .trim()
+            .replace('\n', ",")
     }
 
     /// Starts the daemon and returns its exit output without waiting for it to be ready
@@ -312,4 +337,33 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or fails after `secs` seconds
+/// with `what`.
+pub fn wait_for<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Writes a genesis file funding the given accounts (hex) and returns its path.
+pub fn write_genesis(dir: &Path, network_id: &str, funded: &[(&str, u64)]) -> PathBuf {
+    let mut s = format!("network_id = \"{network_id}\"\ndefault_price = 500_000\n");
+    for (a, amount) in funded {
+        s.push_str(&format!(
+            "[[balances]]\naccount = \"{a}\"\namount = {amount}\n"
+        ));
+    }
+    let p = dir.join(format!("{network_id}.genesis.toml"));
+    std::fs::write(&p, s).expect("write genesis");
+    p
 }

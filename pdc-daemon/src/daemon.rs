@@ -1,0 +1,73 @@
+//! A running daemon: the node, its network and its API, with a designed shutdown.
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::node::{API_ADDR_FILE, Node, NodeError};
+
+/// File in the data directory listing the node's libp2p addresses (with `/p2p/<id>`),
+/// one per line, so operators and tests can give them to other nodes as bootstrap.
+pub const P2P_ADDR_FILE: &str = "p2p.addr";
+
+/// Runs a node until `shutdown` resolves: starts the network and serves the API, then
+/// stops the network, saves the guard, and closes the store so every acknowledged
+/// write is on disk.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
+    let node = Node::open(config).await?;
+    let addr = node.config.api_listen;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| NodeError::Bind { addr, source })?;
+    let (net, net_task) = crate::peering::start(node.clone()).await?;
+    let p2p: Vec<String> = net
+        .listen_addrs()
+        .await
+        .map_err(|e| NodeError::Net(e.to_string()))?
+        .into_iter()
+        .map(|a| format!("{a}/p2p/{}", net.local_peer_id()))
+        .collect();
+    let dir = &node.config.data_dir;
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|source| NodeError::Io { path, source })
+    };
+    write(P2P_ADDR_FILE, p2p.join("\n") + "\n")?;
+    write(API_ADDR_FILE, bound.to_string())?;
+    tracing::info!(
+        role = %node.config.role,
+        name = %node.config.name,
+        account = %node.identity.account_hex(),
+        peer_id = %net.local_peer_id(),
+        api = %bound,
+        p2p = %p2p.join(" "),
+        "node started"
+    );
+    let app = crate::api::router(node.clone());
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    tracing::info!(
+        "shutting down: stopping the network, saving the guard's state, flushing the store"
+    );
+    let _ = net.shutdown().await;
+    net_task.abort();
+    if let Err(e) = node.save_guard().await {
+        tracing::warn!("could not save the access guard's state: {e}");
+    }
+    node.store.close().await;
+    let _ = std::fs::remove_file(dir.join(API_ADDR_FILE));
+    let _ = std::fs::remove_file(dir.join(P2P_ADDR_FILE));
+    served.map_err(|source| NodeError::Io {
+        path: PathBuf::from("api"),
+        source,
+    })?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! The node's side of the network: it validates gossip against the ledger before it is
+//! forwarded, answers data and sync requests, and runs anti-entropy (heads exchange and
+//! bounded range pulls) on every new peer and periodically.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pdc_proto::Message;
+use pdc_proto::wire::{
+    DataRequest, DataResponse, Gossip, Head, HeadsRequest, HeadsResponse, RangeRequest,
+    RangeResponse, SyncRequest, SyncResponse, gossip, sync_request, sync_response,
+};
+use tokio::sync::mpsc;
+
+use crate::access::{DataTransport, claim_payments};
+use crate::ledger::{AccountId, Ingested, Kind};
+use crate::net::{Acceptance, Multiaddr, NetClient, NetConfig, NetEvent, PeerId, account_of};
+use crate::node::{Node, NodeError};
+
+/// Most blocks returned for one range request.
+const MAX_RANGE: u32 = 256;
+
+/// Starts the network for `node` and the task that serves it. Returns the client (also
+/// stored in `node.net`) and the serving task.
+pub async fn start(node: Arc<Node>) -> Result<(NetClient, tokio::task::JoinHandle<()>), NodeError> {
+    let parse = |what: &str, v: &[String]| -> Result<Vec<Multiaddr>, NodeError> {
+        v.iter()
+            .map(|a| {
+                a.parse::<Multiaddr>().map_err(|e| {
+                    NodeError::Net(format!("{what} address '{a}' is not a multiaddr: {e}"))
+                })
+            })
+            .collect()
+    };
+    let mut cfg = NetConfig::new(node.identity.signing_key.to_bytes(), node.genesis.hash());
+    cfg.listen = parse("listen", &node.config.p2p_listen)?;
+    cfg.bootstrap = parse("bootstrap", &node.config.bootstrap)?;
+    cfg.request_timeout = Duration::from_millis(node.config.search_timeout_ms.max(100));
+    let (client, events, _swarm) =
+        crate::net::spawn(cfg).map_err(|e| NodeError::Net(e.to_string()))?;
+    let _ = node.net.set(client.clone());
+    for addr in parse("bootstrap", &node.config.bootstrap)? {
+        if let Err(e) = client.dial(addr.clone()).await {
+            tracing::warn!("cannot dial bootstrap peer {addr}: {e}");
+        }
+    }
+    let task = tokio::spawn(serve(node, client.clone(), events));
+    Ok((client, task))
+}
+
+async fn serve(node: Arc<Node>, client: NetClient, mut events: mpsc::Receiver<NetEvent>) {
+    let mut tick =
+        tokio::time::interval(Duration::from_secs(node.config.sync_interval_secs.max(1)));
+    loop {
+        tokio::select! {
+            ev = events.recv() => {
+                let Some(ev) = ev else { break };
+                handle(&node, &client, ev).await;
+            }
+            _ = tick.tick() => {
+                if let Ok(peers) = client.peers().await {
+                    for p in peers.into_iter().filter(|p| p.connected) {
+                        let (node, client) = (node.clone(), client.clone());
+                        tokio::spawn(async move { anti_entropy(&node, &client, p.peer_id).await });
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn handle(node: &Arc<Node>, client: &NetClient, ev: NetEvent) {
+    match ev {
+        NetEvent::Gossip {
+            msg_id,
+            propagation_source,
+            data,
+            ..
+        } => {
+            let verdict = on_gossip(node, client, propagation_source, &data).await;
+            let _ = client
+                .report_validation(msg_id, propagation_source, verdict)
+                .await;
+        }
+        NetEvent::InboundData {
+            peer,
+            request,
+            channel,
+        } => {
+            let (node, client) = (node.clone(), client.clone());
+            tokio::spawn(async move {
+                let resp = match account_of(&peer) {
+                    None => DataResponse {
+                        records: vec![],
+                        access_block: None,
+                        refused: true,
+                        reason: "peer identity is not an ed25519 account".into(),
+                    },
+                    Some(acct) => {
+                        match crate::access::answer(&node, AccountId(acct), request).await {
+                            Ok(r) => r,
+                            Err(e) => DataResponse {
+                                records: vec![],
+                                access_block: None,
+                                refused: true,
+                                reason: format!("the patient's node failed: {e}"),
+                            },
+                        }
+                    }
+                };
+                if let Err(e) = client.respond_data(channel, resp).await {
+                    tracing::debug!("could not answer {peer}: {e}");
+                }
+            });
+        }
+        NetEvent::InboundSync {
+            request, channel, ..
+        } => {
+            let resp = answer_sync(node, request);
+            let _ = client.respond_sync(channel, resp).await;
+        }
+        NetEvent::PeerIdentified { peer, .. } => {
+            let (node, client) = (node.clone(), client.clone());
+            tokio::spawn(async move { anti_entropy(&node, &client, peer).await });
+        }
+        NetEvent::PeerConnected(_) | NetEvent::PeerDisconnected(_) => {}
+    }
+}
+
+/// Validates a gossiped block or fork proof against the ledger: Accept only what was
+/// fully validated and stored, Reject what is invalid, Ignore duplicates and blocks that
+/// must wait for their predecessor (which is then fetched from the forwarding peer).
+async fn on_gossip(node: &Arc<Node>, client: &NetClient, from: PeerId, data: &[u8]) -> Acceptance {
+    let Ok(msg) = pdc_proto::decode_bounded::<Gossip>(data, 64 * 1024) else {
+        return Acceptance::Reject;
+    };
+    match msg.kind {
+        Some(gossip::Kind::Block(signed)) => {
+            let bytes = signed.encode_to_vec();
+            match node.ingest_remote(&bytes).await {
+                Ok(Ingested::Applied { stored }) => {
+                    after_stored(node, &stored).await;
+                    Acceptance::Accept
+                }
+                Ok(Ingested::Fork { proof, stored }) => {
+                    after_stored(node, &stored).await;
+                    let msg = Gossip {
+                        kind: Some(gossip::Kind::ForkProof(proof.to_msg())),
+                    };
+                    let _ = client.publish(msg.encode_to_vec()).await;
+                    Acceptance::Accept
+                }
+                Ok(Ingested::Duplicate) => Acceptance::Ignore,
+                Ok(Ingested::Pending { .. }) => {
+                    let (node, client) = (node.clone(), client.clone());
+                    tokio::spawn(async move { anti_entropy(&node, &client, from).await });
+                    Acceptance::Ignore
+                }
+                Err(NodeError::Ledger(e)) => {
+                    tracing::info!(%from, "rejected gossiped block: {e}");
+                    Acceptance::Reject
+                }
+                Err(e) => {
+                    tracing::warn!("could not store a gossiped block: {e}");
+                    Acceptance::Ignore
+                }
+            }
+        }
+        Some(gossip::Kind::ForkProof(p)) => match node.ingest_fork_proof(&p).await {
+            Ok(true) => Acceptance::Accept,
+            Ok(false) => Acceptance::Ignore,
+            Err(NodeError::Ledger(_)) => Acceptance::Reject,
+            Err(_) => Acceptance::Ignore,
+        },
+        None => Acceptance::Reject,
+    }
+}
+
+/// A payee claims Sends addressed to it as soon as it stores them.
+async fn after_stored(node: &Arc<Node>, stored: &[crate::ledger::BlockHash]) {
+    let pays_me = node.with_ledger(|l| {
+        stored
+            .iter()
+            .filter_map(|h| l.block(h))
+            .any(|b| matches!(b.kind(), Kind::Send(s) if s.to == node.account.0))
+    });
+    if pays_me && let Err(e) = claim_payments(node).await {
+        tracing::warn!("could not claim a payment: {e}");
+    }
+}
+
+fn our_heads(node: &Node) -> Vec<Head> {
+    node.with_ledger(|l| {
+        l.heads()
+            .iter()
+            .map(|(a, h)| Head {
+                author: a.0.to_vec(),
+                seq: h.seq,
+                hash: h.hash.0.to_vec(),
+            })
+            .collect()
+    })
+}
+
+fn answer_sync(node: &Node, req: SyncRequest) -> SyncResponse {
+    let kind = match req.kind {
+        Some(sync_request::Kind::Heads(_)) => sync_response::Kind::Heads(HeadsResponse {
+            heads: our_heads(node),
+        }),
+        Some(sync_request::Kind::Range(r)) => match <[u8; 32]>::try_from(r.author.as_slice()) {
+            Ok(a) => {
+                let blocks = node.with_ledger(|l| {
+                    l.blocks_range(
+                        &AccountId(a),
+                        r.from_seq.max(1),
+                        r.limit.min(MAX_RANGE) as usize,
+                    )
+                    .iter()
+                    .filter_map(|b| b.to_signed().ok())
+                    .collect()
+                });
+                sync_response::Kind::Range(RangeResponse { blocks })
+            }
+            Err(_) => sync_response::Kind::Error("author must be 32 bytes".into()),
+        },
+        None => sync_response::Kind::Error("empty sync request".into()),
+    };
+    SyncResponse { kind: Some(kind) }
+}
+
+/// Exchanges heads with `peer` and pulls, in bounded batches, every range it has that we
+/// lack, then whatever pending blocks still wait for.
+pub async fn anti_entropy(node: &Arc<Node>, client: &NetClient, peer: PeerId) {
+    let req = SyncRequest {
+        kind: Some(sync_request::Kind::Heads(HeadsRequest {
+            heads: our_heads(node),
+        })),
+    };
+    let Ok(SyncResponse {
+        kind: Some(sync_response::Kind::Heads(theirs)),
+    }) = client.sync_request(peer, req).await
+    else {
+        return;
+    };
+    let mut wanted: Vec<(AccountId, u64)> = Vec::new();
+    for h in theirs.heads {
+        let Ok(a) = <[u8; 32]>::try_from(h.author.as_slice()) else {
+            continue;
+        };
+        let a = AccountId(a);
+        let ours = node.with_ledger(|l| l.head(&a).map_or(0, |x| x.seq));
+        if h.seq > ours {
+            wanted.push((a, ours + 1));
+        }
+    }
+    // Rounds: pulling one chain can unblock blocks of another (a Receive waits for its
+    // Send), and the ledger then reports what it still misses.
+    for _round in 0..8 {
+        if wanted.is_empty() {
+            break;
+        }
+        for (author, from) in std::mem::take(&mut wanted) {
+            pull_chain(node, client, peer, author, from).await;
+        }
+        wanted = node.with_ledger(|l| {
+            l.missing()
+                .into_iter()
+                .map(|m| (m.author, m.from_seq))
+                .collect()
+        });
+    }
+}
+
+async fn pull_chain(
+    node: &Arc<Node>,
+    client: &NetClient,
+    peer: PeerId,
+    author: AccountId,
+    mut from: u64,
+) {
+    loop {
+        let req = SyncRequest {
+            kind: Some(sync_request::Kind::Range(RangeRequest {
+                author: author.0.to_vec(),
+                from_seq: from,
+                limit: MAX_RANGE,
+            })),
+        };
+        let Ok(SyncResponse {
+            kind: Some(sync_response::Kind::Range(r)),
+        }) = client.sync_request(peer, req).await
+        else {
+            return;
+        };
+        let n = r.blocks.len();
+        for b in r.blocks {
+            match node.ingest_remote(&b.encode_to_vec()).await {
+                Ok(Ingested::Applied { stored }) | Ok(Ingested::Fork { stored, .. }) => {
+                    after_stored(node, &stored).await
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::info!(%peer, "sync: refused a block: {e}");
+                    return;
+                }
+            }
+        }
+        if n < MAX_RANGE as usize {
+            return;
+        }
+        from += n as u64;
+    }
+}
+
+/// Requests over libp2p: the patient's PeerId is derived from its account key.
+#[derive(Debug, Clone)]
+pub struct NetTransport {
+    /// The node's network client.
+    pub client: NetClient,
+}
+
+impl DataTransport for NetTransport {
+    async fn request(&self, patient: AccountId, req: DataRequest) -> Result<DataResponse, String> {
+        let peer = peer_of(&patient).ok_or_else(|| "not an ed25519 account".to_string())?;
+        self.client
+            .data_request(peer, req)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The PeerId of an account (its ed25519 public key).
+pub fn peer_of(account: &AccountId) -> Option<PeerId> {
+    let pk = libp2p::identity::ed25519::PublicKey::try_from_bytes(account.as_bytes()).ok()?;
+    Some(libp2p::identity::PublicKey::from(pk).to_peer_id())
+}

@@ -276,6 +276,12 @@ impl Config {
                 .map(String::from)
                 .collect();
         }
+        if let Some(v) = get("PDC_SEARCH_TIMEOUT_MS") {
+            self.search_timeout_ms = v.parse().map_err(|e| ConfigError::Invalid {
+                field: "PDC_SEARCH_TIMEOUT_MS",
+                detail: format!("'{v}' is not a number of milliseconds ({e})"),
+            })?;
+        }
         if let Some(v) = get("PDC_GUARD_DENY_THRESHOLD") {
             self.guard.deny_threshold = v.parse().map_err(|e| ConfigError::Invalid {
                 field: "PDC_GUARD_DENY_THRESHOLD",

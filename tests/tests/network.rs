@@ -227,3 +227,51 @@ fn a_node_of_another_network_does_not_join() {
         );
     }
 }
+
+#[test]
+fn fan_out_reports_offline_patients_within_the_timeout() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut nodes = network(
+        vec![
+            NodeProc::init("hospital", "Hospital1"),
+            NodeProc::init("patient", "Bea"),
+            NodeProc::init("patient", "Cem"),
+            NodeProc::init("patient", "Dia"),
+        ],
+        tmp.path(),
+        "fanout-net",
+    );
+    for p in &nodes[1..] {
+        p.pdc_json(&["record", "add", "condition", "Asthma"]);
+        p.pdc_json(&["consent", "grant", "Hospital1"]);
+    }
+    wait_for(30, "Hospital1 to learn three grants", || {
+        (nodes[0].pdc_json(&["consent", "list"])["consents"]
+            .as_array()
+            .map_or(0, Vec::len)
+            == 3)
+            .then_some(())
+    });
+    // Dia goes offline.
+    nodes[3].stop();
+    let t0 = std::time::Instant::now();
+    let r = nodes[0].pdc_json(&["search", "asthma", "--staff", "dr.ada"]);
+    let elapsed = t0.elapsed();
+    let status = |name: &str| -> String {
+        r["patients"]
+            .as_array()
+            .expect("patients")
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["status"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(status("Bea"), "answered", "{r}");
+    assert_eq!(status("Cem"), "answered", "{r}");
+    assert_eq!(status("Dia"), "offline", "{r}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(10),
+        "the search returned after {elapsed:?}"
+    );
+    let _ = nodes.remove(3);
+}

@@ -74,7 +74,11 @@ enum Command {
         patient: Option<String>,
     },
     /// Peers this node knows: name, role, addresses, connected, chain head, last seen.
-    Peers,
+    Peers {
+        /// Dial this peer now (a multiaddr ending in /p2p/<peer id>).
+        #[arg(long)]
+        connect: Option<String>,
+    },
     /// Patient: rewards earned (total, confirmed, pending) and per access.
     Rewards,
     /// Who asked for what, when, the decision and why (patient), or your own requests
@@ -642,7 +646,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 t
             });
         }
-        Command::Peers => {
+        Command::Peers {
+            connect: Some(addr),
+        } => {
+            let v = c.call("POST", "/peers/connect", Some(json!({ "addr": addr })))?;
+            out(&v, &|v| format!("dialing {}\n", s(v, "dialing")));
+        }
+        Command::Peers { connect: None } => {
             let v = c.call("GET", "/peers", None)?;
             out(&v, &|v| {
                 let rows: Vec<Vec<String>> = arr(v, "peers")

@@ -146,6 +146,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/directory", get(directory))
         .route("/search", post(search_patients))
         .route("/peers", get(peers))
+        .route("/peers/connect", post(connect_peer))
         .route("/rewards", get(rewards))
         .route("/audit", get(audit));
     Router::new()
@@ -1202,4 +1203,37 @@ async fn audit(State(node): State<Arc<Node>>) -> ApiResult {
             .collect()
     });
     Ok(Json(json!({ "accesses": rows })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectInput {
+    /// A multiaddr ending in `/p2p/<peer id>`.
+    addr: String,
+}
+
+/// Operator: dial a peer now (after a partition, or to add a bootstrap peer at run time).
+async fn connect_peer(
+    State(node): State<Arc<Node>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let input: ConnectInput = parse_json(body)?;
+    let addr: crate::net::Multiaddr = input.addr.trim().parse().map_err(|e| {
+        ApiError::bad_request(format!(
+            "'{}' is not a multiaddr such as /ip4/127.0.0.1/tcp/4001/p2p/12D3...: {e}",
+            input.addr
+        ))
+    })?;
+    let client = node.net.get().cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_network",
+            "the network is not started",
+        )
+    })?;
+    client
+        .dial(addr.clone())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "dial_failed", e.to_string()))?;
+    Ok(Json(json!({ "dialing": addr.to_string() })).into_response())
 }

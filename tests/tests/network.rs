@@ -275,3 +275,81 @@ fn fan_out_reports_offline_patients_within_the_timeout() {
     );
     let _ = nodes.remove(3);
 }
+
+fn heads_json(n: &NodeProc) -> Value {
+    n.pdc_json(&["ledger", "heads"])["heads"].clone()
+}
+
+fn balances_json(n: &NodeProc) -> Value {
+    let mut v = n.pdc_json(&["balances"])["balances"].clone();
+    // Confirmed/pending splits move with time; the chain balance is the agreed fact.
+    if let Some(a) = v.as_array_mut() {
+        for b in a {
+            let chain = b["chain"].clone();
+            *b = serde_json::json!({ "account": b["account"], "chain": chain });
+        }
+    }
+    v
+}
+
+#[test]
+fn a_stopped_node_catches_up_by_sync_and_partitions_heal() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut nodes = network(
+        vec![
+            NodeProc::init("hospital", "H1"),
+            NodeProc::init("patient", "P1"),
+            NodeProc::init("hospital", "H2"),
+            NodeProc::init("patient", "P2"),
+        ],
+        tmp.path(),
+        "heal-net",
+    );
+    // P2 stops; the others write blocks meanwhile; P2 restarts and catches up by sync.
+    nodes[3].stop();
+    nodes[1].pdc_json(&["consent", "grant", "H1"]);
+    nodes[1].pdc_json(&["consent", "grant", "H2"]);
+    nodes[3].start();
+    let want = heads_json(&nodes[1]);
+    wait_for(30, "the restarted node to catch up", || {
+        (heads_json(&nodes[3]) == want).then_some(())
+    });
+
+    // Partition: restart everyone in two groups that know nothing of each other,
+    // {H1, P1} and {H2, P2}, write on both sides, then heal with one dial.
+    for n in nodes.iter_mut() {
+        n.stop();
+    }
+    for n in nodes.iter_mut() {
+        n.env.retain(|(k, _)| k != "PDC_BOOTSTRAP");
+    }
+    nodes[0].start();
+    nodes[2].start();
+    let (a, b) = (nodes[0].p2p_addrs(), nodes[2].p2p_addrs());
+    nodes[1].env.push(("PDC_BOOTSTRAP".into(), a.clone()));
+    nodes[3].env.push(("PDC_BOOTSTRAP".into(), b.clone()));
+    nodes[1].start();
+    nodes[3].start();
+    nodes[1].pdc_json(&["record", "add", "condition", "Asthma"]);
+    nodes[1].pdc_json(&["consent", "grant", "H1", "--purpose", "research"]);
+    nodes[3].pdc_json(&["consent", "grant", "H2"]);
+    nodes[3].pdc_json(&["consent", "grant", "H1"]);
+    nodes[0].pdc_json(&["search", "asthma", "--staff", "x", "--patient", "P1"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_ne!(
+        heads_json(&nodes[0]),
+        heads_json(&nodes[2]),
+        "the two sides diverged"
+    );
+    let first_b = b.split(',').next().unwrap_or_default().to_string();
+    nodes[0].pdc_json(&["peers", "--connect", &first_b]);
+    let want = |n: &NodeProc| (heads_json(n), balances_json(n));
+    wait_for(
+        30,
+        "identical heads and balances on every node after healing",
+        || {
+            let w = want(&nodes[0]);
+            nodes.iter().all(|n| want(n) == w).then_some(())
+        },
+    );
+}

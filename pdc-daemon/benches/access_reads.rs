@@ -78,6 +78,16 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let transport = Arc::new(NetTransport { client: hnet.clone() });
+        // One untimed read opens the data protocol's stream path.
+        let warm = FanOut {
+            query: "diabetes".into(),
+            purpose: "treatment".into(),
+            staff_user: "bench".into(),
+            timeout: Duration::from_secs(10),
+            concurrency: 1,
+            only: None,
+        };
+        search_patients(&hospital, transport.clone(), warm).await.expect("warm-up read");
         println!("audited authorized reads, 1 hospital -> 1 patient over loopback libp2p, ~1 KB record");
         for concurrency in [1usize, 16] {
             let started = Instant::now();

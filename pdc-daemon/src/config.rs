@@ -88,6 +88,9 @@ pub struct Config {
     pub p2p_listen: Vec<String>,
     /// Peers to connect to at start, as multiaddrs ending in `/p2p/<peer id>`.
     pub bootstrap: Vec<String>,
+    /// Whether Kademlia learns peers' addresses and connects beyond the bootstrap peers.
+    /// On by default; off pins the topology to the bootstrap list.
+    pub p2p_discovery: bool,
     /// Seconds between anti-entropy rounds with every connected peer.
     pub sync_interval_secs: u64,
     /// Milliseconds a hospital search waits for each patient's node.
@@ -166,6 +169,7 @@ impl Default for Config {
             unpaid_after_secs: 600,
             p2p_listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
             bootstrap: Vec::new(),
+            p2p_discovery: true,
             sync_interval_secs: 10,
             search_timeout_ms: 5000,
             search_concurrency: 64,

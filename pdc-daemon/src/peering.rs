@@ -35,6 +35,7 @@ pub async fn start(node: Arc<Node>) -> Result<(NetClient, tokio::task::JoinHandl
     let mut cfg = NetConfig::new(node.identity.signing_key.to_bytes(), node.genesis.hash());
     cfg.listen = parse("listen", &node.config.p2p_listen)?;
     cfg.bootstrap = parse("bootstrap", &node.config.bootstrap)?;
+    cfg.discovery = node.config.p2p_discovery;
     cfg.request_timeout = Duration::from_millis(node.config.search_timeout_ms.max(100));
     let (client, events, _swarm) =
         crate::net::spawn(cfg).map_err(|e| NodeError::Net(e.to_string()))?;

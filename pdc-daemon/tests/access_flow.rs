@@ -285,6 +285,11 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     // Every attempt is in Alice's audit trail with its decision and reason.
     let audit = alice.with_ledger(|l| l.access_by_owner(&alice.account));
     assert_eq!(audit.len(), 8);
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.requester == h2.account && a.reason.contains("no consent grant"))
+    );
     let denied = audit
         .iter()
         .filter(|a| a.decision == AccessDecision::Denied)

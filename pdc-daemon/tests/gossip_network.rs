@@ -1,0 +1,213 @@
+//! In-process networks of real nodes (real RocksDB, keys, libp2p on 127.0.0.1): a block
+//! published at one node reaches all; in a line A–B–C, blocks that A publishes and that
+//! fail validation are rejected at B, never reach C, and cost A its score at B.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pdc_daemon::config::{Config, Role};
+use pdc_daemon::ledger::{AccountId, BlockHash, Kind, Register, Send, sign_block};
+use pdc_daemon::net::NetClient;
+use pdc_daemon::node::{Node, init};
+use pdc_proto::Message;
+use pdc_proto::wire::{Gossip, gossip};
+
+struct N {
+    node: Arc<Node>,
+    net: NetClient,
+    _dir: tempfile::TempDir,
+}
+
+impl N {
+    fn addr(&self, listen: &[pdc_daemon::net::Multiaddr]) -> String {
+        format!("{}/p2p/{}", listen[0], self.net.local_peer_id())
+    }
+}
+
+const GENESIS: &str = "network_id = \"gossip-test\"\ndefault_price = 500000\n";
+
+async fn start(role: Role, name: &str, bootstrap: Vec<String>, discovery: bool) -> N {
+    let dir = tempfile::tempdir().expect("tmp");
+    init(dir.path(), role, name).expect("init");
+    std::fs::write(dir.path().join("genesis.toml"), GENESIS).expect("genesis");
+    let mut cfg = Config::load(&dir.path().join("config.toml")).expect("config");
+    cfg.genesis = Some("genesis.toml".into());
+    cfg.bootstrap = bootstrap;
+    cfg.p2p_discovery = discovery;
+    cfg.sync_interval_secs = 3600; // gossip only: anti-entropy must not mask it
+    let node = Node::open(cfg).await.expect("open");
+    let (net, _task) = pdc_daemon::peering::start(node.clone()).await.expect("net");
+    N {
+        node,
+        net,
+        _dir: dir,
+    }
+}
+
+async fn wait(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn has(n: &N, h: &BlockHash) -> bool {
+    n.node.with_ledger(|l| l.block(h).is_some())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_published_at_one_node_reaches_all_five() {
+    let first = start(Role::Hospital, "N0", vec![], true).await;
+    let boot = first.addr(&first.net.listen_addrs().await.expect("addrs"));
+    let mut nodes = vec![first];
+    for i in 1..5 {
+        nodes.push(start(Role::Patient, &format!("N{i}"), vec![boot.clone()], true).await);
+    }
+    // Wait for the mesh: every node has every Register block (via gossip or sync on connect).
+    wait(30, "all Register blocks everywhere", || {
+        nodes
+            .iter()
+            .all(|n| n.node.with_ledger(|l| l.heads().len()) == 5)
+    })
+    .await;
+    // Let gossipsub form its mesh before timing delivery.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let grantee = nodes[0].node.account;
+    let b = pdc_daemon::access::grant(
+        &nodes[3].node,
+        grantee,
+        vec!["treatment".into()],
+        "all".into(),
+        0,
+        1,
+    )
+    .await
+    .expect("grant");
+    wait(10, "the grant at every node by gossip", || {
+        nodes.iter().all(|n| has(n, &b.hash()))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_blocks_stop_at_the_first_honest_node() {
+    // A line A - B - C: no discovery, so C only ever hears A through B.
+    let a = start(Role::Patient, "A", vec![], false).await;
+    let a_addr = a.addr(&a.net.listen_addrs().await.expect("addrs"));
+    let b = start(Role::Patient, "B", vec![a_addr], false).await;
+    let b_addr = b.addr(&b.net.listen_addrs().await.expect("addrs"));
+    let c = start(Role::Patient, "C", vec![b_addr], false).await;
+    wait(30, "B and C to know A's Register", || {
+        has(&b, &head_hash(&a)) && has(&c, &head_hash(&a))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let peers = c.net.peers().await.expect("peers");
+    assert!(
+        !peers
+            .iter()
+            .any(|p| p.connected && p.peer_id == a.net.local_peer_id()),
+        "C must not be connected to A directly"
+    );
+
+    let key = &a.node.identity.signing_key;
+    let network = a.node.genesis.hash();
+    let head = a
+        .node
+        .with_ledger(|l| l.head(&a.node.account))
+        .expect("A registered");
+    let reg = || {
+        Kind::Register(Register {
+            role: "patient".into(),
+            display_name: "again".into(),
+            listen_addrs: vec![],
+        })
+    };
+    // 1. Bad prev: seq 2 that does not link to A's head.
+    let bad_prev = sign_block(
+        key,
+        &network,
+        head.seq + 1,
+        BlockHash([9; 32]),
+        1,
+        0,
+        Kind::ConsentRevoke(pdc_daemon::ledger::ConsentRevoke {
+            grant_id: vec![1; 16],
+        }),
+    )
+    .expect("sign");
+    // 2. Negative balance: a Send of money A does not have.
+    let broke = sign_block(
+        key,
+        &network,
+        head.seq + 1,
+        head.hash,
+        2,
+        -5,
+        Kind::Send(Send {
+            to: vec![7; 32],
+            amount: 5,
+            access_ref: vec![],
+        }),
+    )
+    .expect("sign");
+    // 3. Bad signature: a valid block with one signature byte flipped.
+    let good = sign_block(key, &network, head.seq + 1, head.hash, 3, 0, reg()).expect("sign");
+    let mut forged = good.to_signed().expect("signed");
+    forged.signature[0] ^= 1;
+    let hashes_before = |n: &N| n.node.with_ledger(|l| l.heads());
+    let (b0, c0) = (hashes_before(&b), hashes_before(&c));
+    for signed in [
+        bad_prev.to_signed().expect("s"),
+        broke.to_signed().expect("s"),
+        forged,
+    ] {
+        let msg = Gossip {
+            kind: Some(gossip::Kind::Block(signed)),
+        };
+        a.net
+            .publish(msg.encode_to_vec())
+            .await
+            .expect("A publishes to B");
+    }
+    // 4. Oversized: more than the gossip size cap.
+    let huge = Gossip {
+        kind: Some(gossip::Kind::Block(pdc_proto::ledger::SignedBlock {
+            unsigned: vec![0; 200 * 1024],
+            signature: vec![0; 64],
+        })),
+    };
+    assert!(
+        a.net.publish(huge.encode_to_vec()).await.is_err(),
+        "oversized gossip is refused at the source"
+    );
+
+    let a_id = a.net.local_peer_id();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let score = loop {
+        let s = b.net.peer_score(a_id).await.expect("score").unwrap_or(0.0);
+        if s < 0.0 || Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        score < 0.0,
+        "B penalizes A for invalid blocks (score {score})"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(hashes_before(&b), b0, "B stored none of the invalid blocks");
+    assert_eq!(hashes_before(&c), c0, "C never received them");
+    for blk in [&bad_prev, &broke] {
+        assert!(!has(&c, &blk.hash()) && !has(&b, &blk.hash()));
+    }
+    let _: AccountId = a.node.account;
+}
+
+fn head_hash(n: &N) -> BlockHash {
+    n.node
+        .with_ledger(|l| l.head(&n.node.account))
+        .expect("head")
+        .hash
+}

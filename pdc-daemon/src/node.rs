@@ -228,7 +228,7 @@ impl Node {
     /// durable. The block is only gossiped after this returns, so a crash can never leave
     /// a sent block that the node itself forgot (which would make it fork itself).
     pub async fn append(&self, body: Kind) -> Result<VerifiedBlock, NodeError> {
-        let _order = self.ledger_write.lock().await;
+        let order = self.ledger_write.lock().await;
         let (block, batch) = {
             let mut st = self
                 .ledger
@@ -251,7 +251,11 @@ impl Node {
             let LedgerState { ledger, next_order } = &mut *st;
             (block, LedgerDb::batch(ledger, &stored, None, next_order))
         };
-        self.ledger_db.commit(batch).await?;
+        // Queue in apply order under the lock, then wait for the sync without it, so
+        // concurrent appends share one fsync while reaching the disk in order.
+        let durable = self.ledger_db.enqueue(batch).await?;
+        drop(order);
+        durable.wait().await?;
         // Durable first, then gossip. No peers yet is fine: anti-entropy delivers it.
         if let Some(net) = self.net.get() {
             let msg = pdc_proto::wire::Gossip {
@@ -294,7 +298,7 @@ impl Node {
 
     /// Ingests a block from elsewhere (gossip or sync) and persists whatever it stored.
     pub async fn ingest_remote(&self, bytes: &[u8]) -> Result<Ingested, NodeError> {
-        let _order = self.ledger_write.lock().await;
+        let order = self.ledger_write.lock().await;
         let (result, batch) = {
             let mut st = self
                 .ledger
@@ -312,7 +316,9 @@ impl Node {
             };
             (result, batch)
         };
-        self.ledger_db.commit(batch).await?;
+        let durable = self.ledger_db.enqueue(batch).await?;
+        drop(order);
+        durable.wait().await?;
         Ok(result)
     }
 }

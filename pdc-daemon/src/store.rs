@@ -139,6 +139,17 @@ impl Batch {
     }
 }
 
+/// Resolves when a queued batch is on disk (see [`Store::enqueue`]).
+#[derive(Debug)]
+pub struct Durable(oneshot::Receiver<Result<(), StoreError>>);
+
+impl Durable {
+    /// Waits until the batch is durable, or reports why it is not.
+    pub async fn wait(self) -> Result<(), StoreError> {
+        self.0.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
 struct WriteJob {
     batch: Batch,
     done: oneshot::Sender<Result<(), StoreError>>,
@@ -212,6 +223,23 @@ impl Store {
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues a batch for the writer and returns a receiver that yields once it is
+    /// durable. Batches are written in the order they were queued, so a caller holding a
+    /// lock while queueing fixes the order on disk without holding the lock through the
+    /// sync: concurrent callers still share one fsync.
+    pub async fn enqueue(&self, batch: Batch) -> Result<Durable, StoreError> {
+        let (done, rx) = oneshot::channel();
+        if batch.is_empty() {
+            let _ = done.send(Ok(()));
+            return Ok(Durable(rx));
+        }
+        self.jobs
+            .send(WriteJob { batch, done })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(Durable(rx))
     }
 
     /// Reads one value.

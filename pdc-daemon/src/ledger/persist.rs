@@ -150,6 +150,11 @@ impl LedgerDb {
         Ok(self.store.commit(batch).await?)
     }
 
+    /// Queues a batch in order; the result resolves once it is durable.
+    pub async fn enqueue(&self, batch: Batch) -> Result<crate::store::Durable, PersistError> {
+        Ok(self.store.enqueue(batch).await?)
+    }
+
     /// Re-checks everything stored (blocking): every block's signature and rules by a
     /// full replay into a fresh ledger, and every chain-index link (seq order, `prev`
     /// equal to the previous block's hash). Reports the first bad entry.

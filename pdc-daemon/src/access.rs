@@ -64,14 +64,10 @@ pub fn grants_for_decide(node: &Node) -> Vec<pdc_proto::consent::Grant> {
 pub fn unpaid_accesses(node: &Node, requester: &AccountId, now: u64) -> Vec<BlockHash> {
     let deadline = node.config.unpaid_after_secs.saturating_mul(1000);
     node.with_ledger(|l| {
-        l.access_by_owner(&node.account)
+        l.unpaid_accesses(&node.account, requester)
             .into_iter()
-            .filter(|a| {
-                &a.requester == requester && a.decision != AccessDecision::Denied && a.price > 0
-            })
-            .filter(|a| now.saturating_sub(a.timestamp_ms) > deadline)
-            .filter(|a| l.payments_for(&a.block).is_empty())
-            .map(|a| a.block)
+            .filter(|(_, t)| now.saturating_sub(*t) > deadline)
+            .map(|(h, _)| h)
             .collect()
     })
 }

@@ -326,6 +326,12 @@ pub struct Ledger {
     receipts: HashMap<BlockHash, (AccountId, u64)>,
     /// (Access block, Send paying for it).
     payments: BTreeSet<(BlockHash, BlockHash)>,
+    /// Priced, answered accesses not yet paid: (owner, requester) -> (seq, access hash).
+    /// Derived like every other index; kept so "is this requester behind on payments"
+    /// is not a scan of the whole audit trail.
+    owed: BTreeMap<(AccountId, AccountId), BTreeSet<(u64, BlockHash)>>,
+    /// Owner and requester of each priced access, to clear `owed` when a Send names it.
+    owed_by_access: BTreeMap<BlockHash, (AccountId, AccountId, u64)>,
     /// Sends and Receives of each linked chain, as (seq, hash) in seq order.
     movements: HashMap<AccountId, Vec<(u64, BlockHash)>>,
     pending: Pending,
@@ -349,6 +355,8 @@ impl Ledger {
             access_by_requester: BTreeSet::new(),
             receipts: HashMap::new(),
             payments: BTreeSet::new(),
+            owed: BTreeMap::new(),
+            owed_by_access: BTreeMap::new(),
             movements: HashMap::new(),
             pending: Pending::default(),
         }
@@ -756,11 +764,28 @@ impl Ledger {
                 self.access.insert((author, seq), hash);
                 if let Some(requester) = AccountId::from_slice(&a.requester) {
                     self.access_by_requester.insert((requester, author, seq));
+                    let paid = self
+                        .payments
+                        .range((hash, BlockHash::ZERO)..=(hash, BlockHash([0xff; 32])))
+                        .next()
+                        .is_some();
+                    if a.price > 0 && a.decision != "denied" && !paid {
+                        self.owed
+                            .entry((author, requester))
+                            .or_default()
+                            .insert((seq, hash));
+                        self.owed_by_access.insert(hash, (author, requester, seq));
+                    }
                 }
             }
             Kind::Send(s) => {
                 if let Some(access) = BlockHash::from_slice(&s.access_ref) {
                     self.payments.insert((access, hash));
+                    if let Some((owner, requester, aseq)) = self.owed_by_access.remove(&access)
+                        && let Some(set) = self.owed.get_mut(&(owner, requester))
+                    {
+                        set.remove(&(aseq, access));
+                    }
                 }
                 self.movements.entry(author).or_default().push((seq, hash));
             }
@@ -1048,6 +1073,22 @@ impl Ledger {
             .range((*access_block, BlockHash::ZERO)..=(*access_block, BlockHash([0xff; 32])))
             .map(|(_, send)| *send)
             .filter(|send| self.counts(send))
+            .collect()
+    }
+
+    /// Priced, answered accesses by `owner` to `requester` with no counted payment yet,
+    /// oldest first, as (access block hash, owner's timestamp).
+    pub fn unpaid_accesses(
+        &self,
+        owner: &AccountId,
+        requester: &AccountId,
+    ) -> Vec<(BlockHash, u64)> {
+        self.owed
+            .get(&(*owner, *requester))
+            .into_iter()
+            .flatten()
+            .filter(|(_, h)| self.counts(h) && self.payments_for(h).is_empty())
+            .filter_map(|(_, h)| self.block(h).map(|b| (*h, b.timestamp_ms())))
             .collect()
     }
 

@@ -404,6 +404,36 @@ pub async fn claim_payments(node: &Node) -> Result<Vec<VerifiedBlock>, NodeError
     Ok(written)
 }
 
+/// Payee side: claims the given Sends (just stored) if they pay this node and are not
+/// received yet. Unlike [`claim_payments`] this looks only at those blocks.
+pub async fn claim_sends(
+    node: &Node,
+    sends: &[BlockHash],
+) -> Result<Vec<VerifiedBlock>, NodeError> {
+    let me = node.account;
+    let todo: Vec<(BlockHash, AccountId, u64)> = node.with_ledger(|l| {
+        sends
+            .iter()
+            .filter_map(|h| l.block(h))
+            .filter(|b| matches!(b.kind(), Kind::Send(s) if s.to == me.0))
+            .filter(|b| l.counts(&b.hash()) && !l.is_received(&b.hash()))
+            .map(|b| (b.hash(), b.author(), b.seq()))
+            .collect()
+    });
+    let mut written = Vec::new();
+    for (send, sender, seq) in todo {
+        let b = node
+            .append(Kind::Receive(Receive {
+                send_hash: send.0.to_vec(),
+                sender: sender.0.to_vec(),
+                send_seq: seq,
+            }))
+            .await?;
+        written.push(b);
+    }
+    Ok(written)
+}
+
 /// Patient side: grants `grantee` access on the ledger.
 pub async fn grant(
     node: &Node,

@@ -12,8 +12,8 @@ use pdc_proto::wire::{
 };
 use tokio::sync::mpsc;
 
-use crate::access::{DataTransport, claim_payments};
-use crate::ledger::{AccountId, Ingested, Kind};
+use crate::access::DataTransport;
+use crate::ledger::{AccountId, Ingested};
 use crate::net::{Acceptance, Multiaddr, NetClient, NetConfig, NetEvent, PeerId, account_of};
 use crate::node::{Node, NodeError};
 
@@ -179,13 +179,7 @@ async fn on_gossip(node: &Arc<Node>, client: &NetClient, from: PeerId, data: &[u
 
 /// A payee claims Sends addressed to it as soon as it stores them.
 async fn after_stored(node: &Arc<Node>, stored: &[crate::ledger::BlockHash]) {
-    let pays_me = node.with_ledger(|l| {
-        stored
-            .iter()
-            .filter_map(|h| l.block(h))
-            .any(|b| matches!(b.kind(), Kind::Send(s) if s.to == node.account.0))
-    });
-    if pays_me && let Err(e) = claim_payments(node).await {
+    if let Err(e) = crate::access::claim_sends(node, stored).await {
         tracing::warn!("could not claim a payment: {e}");
     }
 }

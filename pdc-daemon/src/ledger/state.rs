@@ -1076,6 +1076,11 @@ impl Ledger {
             .collect()
     }
 
+    /// Whether a Send has been received (claimed) by its payee.
+    pub fn is_received(&self, send: &BlockHash) -> bool {
+        self.receipts.contains_key(send)
+    }
+
     /// Priced, answered accesses by `owner` to `requester` with no counted payment yet,
     /// oldest first, as (access block hash, owner's timestamp).
     pub fn unpaid_accesses(

@@ -218,6 +218,10 @@ fn answer_sync(node: &Node, req: SyncRequest) -> SyncResponse {
             }
             Err(_) => sync_response::Kind::Error("author must be 32 bytes".into()),
         },
+        Some(sync_request::Kind::ForkProofs(_)) => {
+            let proofs = node.with_ledger(|l| l.fork_proofs().map(|p| p.to_msg()).collect());
+            sync_response::Kind::ForkProofs(pdc_proto::wire::ForkProofsResponse { proofs })
+        }
         None => sync_response::Kind::Error("empty sync request".into()),
     };
     SyncResponse { kind: Some(kind) }
@@ -237,15 +241,37 @@ pub async fn anti_entropy(node: &Arc<Node>, client: &NetClient, peer: PeerId) {
     else {
         return;
     };
+    // Fork proofs first: a proof freezes an account, so later ranges of it need no pull.
+    let req = SyncRequest {
+        kind: Some(sync_request::Kind::ForkProofs(
+            pdc_proto::wire::ForkProofsRequest {},
+        )),
+    };
+    if let Ok(SyncResponse {
+        kind: Some(sync_response::Kind::ForkProofs(r)),
+    }) = client.sync_request(peer, req).await
+    {
+        for p in r.proofs.iter().take(1024) {
+            if let Err(e) = node.ingest_fork_proof(p).await {
+                tracing::info!(%peer, "sync: refused a fork proof: {e}");
+            }
+        }
+    }
     let mut wanted: Vec<(AccountId, u64)> = Vec::new();
     for h in theirs.heads {
         let Ok(a) = <[u8; 32]>::try_from(h.author.as_slice()) else {
             continue;
         };
         let a = AccountId(a);
-        let ours = node.with_ledger(|l| l.head(&a).map_or(0, |x| x.seq));
-        if h.seq > ours {
-            wanted.push((a, ours + 1));
+        let ours = node.with_ledger(|l| l.head(&a));
+        match ours {
+            None if h.seq > 0 => wanted.push((a, 1)),
+            // Pull from our own head's seq (one block of overlap): if the peer holds a
+            // different block there, ingesting it reveals the fork.
+            Some(o) if h.seq > o.seq || (h.seq == o.seq && h.hash != o.hash.0) => {
+                wanted.push((a, o.seq.max(1)))
+            }
+            _ => {}
         }
     }
     // Rounds: pulling one chain can unblock blocks of another (a Receive waits for its
@@ -290,8 +316,14 @@ async fn pull_chain(
         let n = r.blocks.len();
         for b in r.blocks {
             match node.ingest_remote(&b.encode_to_vec()).await {
-                Ok(Ingested::Applied { stored }) | Ok(Ingested::Fork { stored, .. }) => {
-                    after_stored(node, &stored).await
+                Ok(Ingested::Applied { stored }) => after_stored(node, &stored).await,
+                Ok(Ingested::Fork { proof, stored }) => {
+                    after_stored(node, &stored).await;
+                    let msg = Gossip {
+                        kind: Some(gossip::Kind::ForkProof(proof.to_msg())),
+                    };
+                    let _ = client.publish(msg.encode_to_vec()).await;
+                    return;
                 }
                 Ok(_) => {}
                 Err(e) => {

@@ -27,6 +27,16 @@ impl N {
 const GENESIS: &str = "network_id = \"gossip-test\"\ndefault_price = 500000\n";
 
 async fn start(role: Role, name: &str, bootstrap: Vec<String>, discovery: bool) -> N {
+    start_with(role, name, bootstrap, discovery, 3600).await
+}
+
+async fn start_with(
+    role: Role,
+    name: &str,
+    bootstrap: Vec<String>,
+    discovery: bool,
+    sync_secs: u64,
+) -> N {
     let dir = tempfile::tempdir().expect("tmp");
     init(dir.path(), role, name).expect("init");
     std::fs::write(dir.path().join("genesis.toml"), GENESIS).expect("genesis");
@@ -34,7 +44,8 @@ async fn start(role: Role, name: &str, bootstrap: Vec<String>, discovery: bool) 
     cfg.genesis = Some("genesis.toml".into());
     cfg.bootstrap = bootstrap;
     cfg.p2p_discovery = discovery;
-    cfg.sync_interval_secs = 3600; // gossip only: anti-entropy must not mask it
+    // 3600 s in the gossip tests: anti-entropy must not mask what gossip does.
+    cfg.sync_interval_secs = sync_secs;
     let node = Node::open(cfg).await.expect("open");
     let (net, _task) = pdc_daemon::peering::start(node.clone()).await.expect("net");
     N {
@@ -210,4 +221,79 @@ fn head_hash(n: &N) -> BlockHash {
         .with_ledger(|l| l.head(&n.node.account))
         .expect("head")
         .hash
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_shown_to_each_half_freezes_the_author_identically_everywhere() {
+    let first = start_with(Role::Hospital, "F0", vec![], true, 1).await;
+    let boot = first.addr(&first.net.listen_addrs().await.expect("addrs"));
+    let mut nodes = vec![first];
+    for i in 1..4 {
+        nodes.push(start_with(Role::Patient, &format!("F{i}"), vec![boot.clone()], true, 1).await);
+    }
+    wait(30, "all Register blocks everywhere", || {
+        nodes
+            .iter()
+            .all(|n| n.node.with_ledger(|l| l.heads().len()) == 4)
+    })
+    .await;
+    // F1 signs two different blocks at the same seq; one half sees one, the other half
+    // the other (handed over directly, as a partitioned network would deliver them).
+    let cheat = &nodes[1];
+    let key = &cheat.node.identity.signing_key;
+    let network = cheat.node.genesis.hash();
+    let head = cheat
+        .node
+        .with_ledger(|l| l.head(&cheat.node.account))
+        .expect("head");
+    let grantee = nodes[0].node.account.0.to_vec();
+    let grant = |id: u8| {
+        Kind::ConsentGrant(pdc_daemon::ledger::ConsentGrant {
+            grant_id: vec![id; 16],
+            grantee: grantee.clone(),
+            scope: "all".into(),
+            purposes: vec!["treatment".into()],
+            not_after_ms: 0,
+            price: 1,
+        })
+    };
+    let one = sign_block(key, &network, head.seq + 1, head.hash, 10, 0, grant(1)).expect("sign");
+    let two = sign_block(key, &network, head.seq + 1, head.hash, 11, 0, grant(2)).expect("sign");
+    nodes[2]
+        .node
+        .ingest_remote(one.bytes())
+        .await
+        .expect("half one");
+    nodes[3]
+        .node
+        .ingest_remote(two.bytes())
+        .await
+        .expect("half two");
+    let author = cheat.node.account;
+    wait(30, "every node to hold the fork proof", || {
+        nodes
+            .iter()
+            .all(|n| n.node.with_ledger(|l| l.fork_proof(&author).is_some()))
+    })
+    .await;
+    let view = |n: &N| {
+        n.node.with_ledger(|l| {
+            let p = l.fork_proof(&author).expect("proof");
+            (
+                p.hashes(),
+                p.frozen_at(),
+                l.head(&author).map(|h| h.seq),
+                l.balance(&author, 0).chain,
+            )
+        })
+    };
+    let first_view = view(&nodes[0]);
+    assert_eq!(first_view.1, head.seq, "frozen at the seq before the fork");
+    for n in &nodes {
+        assert_eq!(
+            view(n),
+            first_view,
+            "same proof, same frozen chain and balance on every node"
+        );
+    }
 }

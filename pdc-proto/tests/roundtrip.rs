@@ -231,6 +231,9 @@ proptest! {
         roundtrip(&wire::SyncResponse { kind: Some(sync_response::Kind::Heads(wire::HeadsResponse { heads })) });
         roundtrip(&wire::SyncResponse { kind: Some(sync_response::Kind::Range(wire::RangeResponse { blocks: blocks.clone() })) });
         roundtrip(&wire::SyncResponse { kind: Some(sync_response::Kind::Error(err)) });
+        roundtrip(&wire::SyncRequest { kind: Some(sync_request::Kind::ForkProofs(wire::ForkProofsRequest {})) });
+        let proofs: Vec<ledger::ForkProof> = blocks.chunks(2).map(|c| ledger::ForkProof { first: c.first().cloned(), second: c.get(1).cloned() }).collect();
+        roundtrip(&wire::SyncResponse { kind: Some(sync_response::Kind::ForkProofs(wire::ForkProofsResponse { proofs })) });
         for b in blocks {
             roundtrip(&wire::Gossip { kind: Some(wire::gossip::Kind::Block(b)) });
         }

@@ -39,7 +39,17 @@ async fn start_with(
 ) -> N {
     let dir = tempfile::tempdir().expect("tmp");
     init(dir.path(), role, name).expect("init");
-    std::fs::write(dir.path().join("genesis.toml"), GENESIS).expect("genesis");
+    open_in(dir, GENESIS, bootstrap, discovery, sync_secs).await
+}
+
+async fn open_in(
+    dir: tempfile::TempDir,
+    genesis: &str,
+    bootstrap: Vec<String>,
+    discovery: bool,
+    sync_secs: u64,
+) -> N {
+    std::fs::write(dir.path().join("genesis.toml"), genesis).expect("genesis");
     let mut cfg = Config::load(&dir.path().join("config.toml")).expect("config");
     cfg.genesis = Some("genesis.toml".into());
     cfg.bootstrap = bootstrap;
@@ -296,4 +306,87 @@ async fn a_fork_shown_to_each_half_freezes_the_author_identically_everywhere() {
             "same proof, same frozen chain and balance on every node"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_replayed_later_by_another_publisher_credits_nothing_twice() {
+    // A hospital funded by the genesis pays a patient; a third node later re-publishes the
+    // exact Send and Receive bytes under its own gossip id (so no duplicate cache can
+    // catch them): every ledger sees duplicates and the balances do not move.
+    let hd = tempfile::tempdir().expect("tmp");
+    let h_acct: AccountId = init(hd.path(), Role::Hospital, "Payer")
+        .expect("init")
+        .account
+        .parse()
+        .expect("acct");
+    let genesis = format!(
+        "network_id = \"replay-test\"\ndefault_price = 500000\n[[balances]]\naccount = \"{h_acct}\"\namount = 10000000\n"
+    );
+    let h = open_in(hd, &genesis, vec![], true, 3600).await;
+    let boot = h.addr(&h.net.listen_addrs().await.expect("addrs"));
+    let mut others = Vec::new();
+    for name in ["Payee", "Replayer"] {
+        let d = tempfile::tempdir().expect("tmp");
+        init(d.path(), Role::Patient, name).expect("init");
+        others.push(open_in(d, &genesis, vec![boot.clone()], true, 3600).await);
+    }
+    let all = [&h, &others[0], &others[1]];
+    wait(30, "registers everywhere", || {
+        all.iter()
+            .all(|n| n.node.with_ledger(|l| l.heads().len()) == 3)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let payee = others[0].node.account;
+    let send = h
+        .node
+        .append(Kind::Send(Send {
+            to: payee.0.to_vec(),
+            amount: 500_000,
+            access_ref: vec![],
+        }))
+        .await
+        .expect("send");
+    wait(30, "the payee to claim", || {
+        others[0].node.with_ledger(|l| l.is_received(&send.hash()))
+    })
+    .await;
+    let receive_hash = others[0]
+        .node
+        .with_ledger(|l| l.head(&payee))
+        .expect("head")
+        .hash;
+    wait(30, "every node to hold the Receive", || {
+        all.iter().all(|n| has(n, &receive_hash))
+    })
+    .await;
+    let balances = |n: &N| {
+        n.node.with_ledger(|l| {
+            (
+                l.balance(&payee, 0).chain,
+                l.balance(&h_acct, 0).chain,
+                l.heads(),
+            )
+        })
+    };
+    let before: Vec<_> = all.iter().map(|n| balances(n)).collect();
+    assert_eq!(before[0].0, 500_000);
+    let receive = others[0]
+        .node
+        .with_ledger(|l| l.block(&receive_hash).map(|b| b.bytes().to_vec()))
+        .expect("receive");
+    for bytes in [send.bytes().to_vec(), receive] {
+        let signed = pdc_proto::ledger::SignedBlock::decode(bytes.as_slice()).expect("signed");
+        let msg = Gossip {
+            kind: Some(gossip::Kind::Block(signed)),
+        };
+        others[1]
+            .net
+            .publish(msg.encode_to_vec())
+            .await
+            .expect("replay");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after: Vec<_> = all.iter().map(|n| balances(n)).collect();
+    assert_eq!(after, before, "a replayed payment credits nothing twice");
 }

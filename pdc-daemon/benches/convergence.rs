@@ -17,19 +17,23 @@ type Network = (
 );
 
 async fn network(n: usize) -> Network {
-    let genesis = "network_id = \"convergence\"\ndefault_price = 1\n";
+    network_with(n, "convergence", 3600, "n").await
+}
+
+async fn network_with(n: usize, id: &str, sync_secs: u64, prefix: &str) -> Network {
+    let genesis = format!("network_id = \"{id}\"\ndefault_price = 1\n");
     let mut nodes = Vec::new();
     let mut dirs = Vec::new();
     let mut nets = Vec::new();
     let mut boot = Vec::new();
     for i in 0..n {
         let d = tempfile::tempdir().expect("tmp");
-        init(d.path(), Role::Patient, &format!("n{i}")).expect("init");
-        std::fs::write(d.path().join("genesis.toml"), genesis).expect("genesis");
+        init(d.path(), Role::Patient, &format!("{prefix}{i}")).expect("init");
+        std::fs::write(d.path().join("genesis.toml"), &genesis).expect("genesis");
         let mut cfg = Config::load(&d.path().join("config.toml")).expect("config");
         cfg.genesis = Some("genesis.toml".into());
         cfg.bootstrap = boot.clone();
-        cfg.sync_interval_secs = 3600; // measure gossip, not anti-entropy
+        cfg.sync_interval_secs = sync_secs;
         let node = Node::open(cfg).await.expect("open");
         let (net, task) = pdc_daemon::peering::start(node.clone()).await.expect("net");
         if i == 0 {
@@ -62,17 +66,65 @@ async fn shut_down((nodes, dirs, nets): Network) {
     drop(dirs);
 }
 
+/// Two groups of `n / 2` nodes on one genesis that never met write blocks apart, then one
+/// dial joins them: time until every node holds the same heads (anti-entropy every 1 s).
+async fn heal(n: usize) {
+    let a = network_with(n / 2, "heal", 1, "a").await;
+    let b = network_with(n / 2, "heal", 1, "b").await;
+    let all: Vec<Arc<Node>> = a.0.iter().chain(b.0.iter()).cloned().collect();
+    for (i, node) in all.iter().enumerate() {
+        let grantee = all[(i + 1) % all.len()].account.0.to_vec();
+        node.append(Kind::ConsentGrant(ConsentGrant {
+            grant_id: vec![i as u8; 16],
+            grantee,
+            scope: "all".into(),
+            purposes: vec!["treatment".into()],
+            not_after_ms: 0,
+            price: 1,
+        }))
+        .await
+        .expect("append");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let target = b.2[0].0.listen_addrs().await.expect("addrs")[0].clone();
+    let target = format!("{target}/p2p/{}", b.2[0].0.local_peer_id());
+    let t = Instant::now();
+    a.2[0]
+        .0
+        .dial(target.parse().expect("addr"))
+        .await
+        .expect("dial");
+    let heads = |x: &Arc<Node>| x.with_ledger(|l| l.heads());
+    loop {
+        let first = heads(&all[0]);
+        if first.len() == all.len() && all.iter().all(|x| heads(x) == first) {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "partition did not heal"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!(
+        "  partition heal, {} + {} nodes with 1 block each side: identical heads on all after {:.0} ms",
+        n / 2,
+        n / 2,
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    drop(all);
+    shut_down(a).await;
+    shut_down(b).await;
+}
+
 fn pct(v: &mut [Duration], p: f64) -> f64 {
     v.sort();
     v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
 }
 
 fn main() {
-    let sizes: Vec<usize> = if std::env::args().any(|a| a == "--test") {
-        vec![5]
-    } else {
-        vec![20, 50]
-    };
+    let quick = std::env::args().any(|a| a == "--test");
+    let sizes: Vec<usize> = if quick { vec![5] } else { vec![20, 50] };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -134,5 +186,6 @@ fn main() {
             drop(nodes);
             shut_down(net).await;
         }
+        heal(if quick { 4 } else { 20 }).await;
     });
 }

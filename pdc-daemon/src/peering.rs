@@ -49,14 +49,30 @@ pub async fn start(node: Arc<Node>) -> Result<(NetClient, tokio::task::JoinHandl
     Ok((client, task))
 }
 
+/// Gossip messages validated at once. Validation waits for a durable write, so doing
+/// them one after another would cap a node at one fsync per message; concurrent ones
+/// share a sync. Bounded, so a flood backs up into the network layer (which then drops
+/// with `Ignore`) instead of piling up tasks.
+const GOSSIP_IN_FLIGHT: usize = 256;
+
 async fn serve(node: Arc<Node>, client: NetClient, mut events: mpsc::Receiver<NetEvent>) {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(GOSSIP_IN_FLIGHT));
     let mut tick =
         tokio::time::interval(Duration::from_secs(node.config.sync_interval_secs.max(1)));
     loop {
         tokio::select! {
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
-                handle(&node, &client, ev).await;
+                if let NetEvent::Gossip { .. } = ev {
+                    let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+                    let (node, client) = (node.clone(), client.clone());
+                    tokio::spawn(async move {
+                        handle(&node, &client, ev).await;
+                        drop(permit);
+                    });
+                } else {
+                    handle(&node, &client, ev).await;
+                }
             }
             _ = tick.tick() => {
                 if let Ok(peers) = client.peers().await {

@@ -166,6 +166,23 @@ pub struct Store {
     jobs: mpsc::Sender<WriteJob>,
     writer: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
     path: PathBuf,
+    // Must stay the last field: fields drop in order, so by the time the last clone's
+    // joiner runs, its `jobs` sender is gone, the writer's channel is closed, and the
+    // join waits for queued writes and the database's close instead of leaving RocksDB
+    // to be torn down by a thread racing the process exit.
+    _joiner: Arc<WriterJoin>,
+}
+
+/// Joins the writer thread when the last [`Store`] clone is dropped without `close`.
+struct WriterJoin(Arc<std::sync::Mutex<Option<JoinHandle<()>>>>);
+
+impl Drop for WriterJoin {
+    fn drop(&mut self) {
+        let handle = self.0.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -203,11 +220,13 @@ impl Store {
             .name("pdc-store-writer".into())
             .spawn(move || writer_loop(wdb, rx))
             .map_err(|e| StoreError::Db(format!("cannot start writer thread: {e}")))?;
+        let writer = Arc::new(std::sync::Mutex::new(Some(handle)));
         Ok(Self {
             db,
             jobs: tx,
-            writer: Arc::new(std::sync::Mutex::new(Some(handle))),
+            writer: writer.clone(),
             path: path.to_path_buf(),
+            _joiner: Arc::new(WriterJoin(writer)),
         })
     }
 

@@ -11,7 +11,7 @@ use pdc_proto::Message;
 use pdc_proto::records::{Profile, Record, record::Body};
 use pdc_proto::wire::{DataRequest, DataResponse};
 
-use crate::consent::{Decision, decide, fmt_ms};
+use crate::consent::{Decision, decide};
 use crate::guard::{RequestContext, Verdict};
 use crate::ledger::{
     Access, AccessDecision, AccountId, BlockHash, ConsentGrant, ConsentRevoke, Kind, Movement,
@@ -364,44 +364,21 @@ fn check_access_block(
     Ok(a.clone())
 }
 
-/// Payee side: claims every Send addressed to this node that it has not received yet.
+/// Payee side: claims every Send addressed to this node that it has not received yet
+/// (a full scan; on the network [`claim_sends`] handles each newly stored Send).
 /// Returns the Receive blocks written.
 pub async fn claim_payments(node: &Node) -> Result<Vec<VerifiedBlock>, NodeError> {
-    let me = node.account;
-    let todo: Vec<(BlockHash, AccountId, u64)> = node.with_ledger(|l| {
-        let received: HashSet<BlockHash> = l
-            .movements(&me, now_ms())
-            .into_iter()
+    let sends: Vec<BlockHash> = node.with_ledger(|l| {
+        l.directory()
+            .iter()
+            .flat_map(|p| l.movements(&p.account, now_ms()))
             .filter_map(|m| match m {
-                Movement::Received { send, .. } => Some(send),
-                Movement::Sent { .. } => None,
+                Movement::Sent { block, .. } => Some(block),
+                Movement::Received { .. } => None,
             })
-            .collect();
-        let mut out = Vec::new();
-        for p in l.directory() {
-            for m in l.movements(&p.account, now_ms()) {
-                if let Movement::Sent { seq, block, to, .. } = m
-                    && to == me
-                    && !received.contains(&block)
-                {
-                    out.push((block, p.account, seq));
-                }
-            }
-        }
-        out
+            .collect()
     });
-    let mut written = Vec::new();
-    for (send, sender, seq) in todo {
-        let b = node
-            .append(Kind::Receive(Receive {
-                send_hash: send.0.to_vec(),
-                sender: sender.0.to_vec(),
-                send_seq: seq,
-            }))
-            .await?;
-        written.push(b);
-    }
-    Ok(written)
+    claim_sends(node, &sends).await
 }
 
 /// Payee side: claims the given Sends (just stored) if they pay this node and are not
@@ -460,31 +437,6 @@ pub async fn grant(
 pub async fn revoke(node: &Node, grant_id: Vec<u8>) -> Result<VerifiedBlock, NodeError> {
     node.append(Kind::ConsentRevoke(ConsentRevoke { grant_id }))
         .await
-}
-
-/// A short line for logs and tables.
-pub fn describe(a: &CheckedAnswer) -> String {
-    format!(
-        "{}: {} record(s), access {}, paid {}{}",
-        a.patient.fingerprint(),
-        a.records.len(),
-        a.access_block.short(),
-        crate::ledger::format_credits(a.paid as i64),
-        if a.refused {
-            format!(" — refused: {}", a.reason)
-        } else {
-            String::new()
-        }
-    )
-}
-
-/// When a grant expires, in words.
-pub fn expiry_words(not_after_ms: u64) -> String {
-    if not_after_ms == 0 {
-        "never".into()
-    } else {
-        fmt_ms(not_after_ms)
-    }
 }
 
 /// How a requester reaches a patient's node: libp2p in the daemon, direct calls in tests.

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::consent::{decide, fmt_ms};
-use crate::identity::{constant_time_eq, fingerprint};
+use crate::identity::constant_time_eq;
 use crate::node::Node;
 use crate::records::fhir::{FhirError, export_bundle, import_bundle};
 use crate::records::{RecordError, StoredRecord, content_hash, kind, new_id, now_ms, summary};
@@ -205,7 +205,7 @@ async fn status(State(node): State<Arc<Node>>) -> ApiResult {
         "name": node.config.name,
         "role": node.config.role.as_str(),
         "account": node.identity.account_hex(),
-        "fingerprint": fingerprint(&node.identity.account()),
+        "fingerprint": node.account.fingerprint(),
         "peer_id": node.identity.peer_id(),
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": node.started.elapsed().as_secs(),

@@ -230,13 +230,6 @@ impl NodeIdentity {
     }
 }
 
-/// Short form of a key shown beside display names: the first 8 hex digits, grouped.
-pub fn fingerprint(account: &[u8]) -> String {
-    let h = hex::encode(account);
-    let h = h.get(..8).unwrap_or(&h);
-    format!("{}:{}", &h[..h.len().min(4)], &h[h.len().min(4)..])
-}
-
 /// Compares secrets in time independent of where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {

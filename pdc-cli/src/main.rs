@@ -560,7 +560,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             short(&s(b, "hash")),
                             s(b, "time"),
                             s(&b["body"], "type"),
-                            credits_i(b.get("balance_after")),
+                            credits(b.get("balance_after")),
                         ]
                     })
                     .collect();
@@ -596,8 +596,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|b| {
                         vec![
                             who(b, "account"),
-                            credits_i(b.get("confirmed")),
-                            credits_i(b.get("pending")),
+                            credits(b.get("confirmed")),
+                            credits(b.get("pending")),
                             s(b, "total_credits"),
                         ]
                     })
@@ -716,9 +716,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .collect();
                 format!(
                     "total {} credits (confirmed {}, pending {})\n",
-                    credits_i(v.get("total")),
-                    credits_i(v.get("confirmed")),
-                    credits_i(v.get("pending"))
+                    credits(v.get("total")),
+                    credits(v.get("confirmed")),
+                    credits(v.get("pending"))
                 ) + &table(
                     &["TIME", "REQUESTER", "STAFF", "QUERY", "REWARD", "STATUS"],
                     &rows,
@@ -793,7 +793,8 @@ fn who(v: &Value, key_field: &str) -> String {
     }
 }
 
-fn credits_i(v: Option<&Value>) -> String {
+/// Micro-credits as credits, trailing zeros dropped ("0.5", "-1.25", "100").
+fn credits(v: Option<&Value>) -> String {
     let micro = v.and_then(Value::as_i64).unwrap_or(0);
     let sign = if micro < 0 { "-" } else { "" };
     let m = micro.unsigned_abs();
@@ -829,14 +830,6 @@ fn join(v: &Value, k: &str) -> String {
 
 fn short(h: &str) -> String {
     h.chars().take(12).collect()
-}
-
-fn credits(v: Option<&Value>) -> String {
-    let micro = v.and_then(Value::as_u64).unwrap_or(0);
-    format!("{}.{:06}", micro / 1_000_000, micro % 1_000_000)
-        .trim_end_matches('0')
-        .trim_end_matches('.')
-        .to_string()
 }
 
 /// A plain aligned table.

@@ -96,6 +96,31 @@ impl From<FhirError> for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// 403 unless this node is a `role` node.
+fn require_role(
+    node: &Node,
+    role: crate::config::Role,
+    error: &'static str,
+    detail: &'static str,
+) -> Result<(), ApiError> {
+    if node.config.role == role {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, error, detail))
+    }
+}
+
+/// The node's network client, or 503 while the network is not started.
+fn net_client(node: &Node) -> Result<crate::net::NetClient, ApiError> {
+    node.net.get().cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_network",
+            "the network is not started",
+        )
+    })
+}
+
 /// Turns a raw body into `T`, with body-limit and JSON errors as JSON responses.
 fn parse_json<T: for<'de> Deserialize<'de>>(
     body: Result<Bytes, BytesRejection>,
@@ -615,13 +640,12 @@ async fn grant_consent(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let input: GrantInput = parse_json(body)?;
-    if node.config.role != crate::config::Role::Patient {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_a_patient",
-            "only a patient node grants access to its records",
-        ));
-    }
+    require_role(
+        &node,
+        crate::config::Role::Patient,
+        "not_a_patient",
+        "only a patient node grants access to its records",
+    )?;
     let grantee = resolve_principal(&node, &input.grantee)?;
     if grantee == node.account {
         return Err(ApiError::bad_request(
@@ -1011,25 +1035,18 @@ async fn search_patients(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let input: SearchInput = parse_json(body)?;
-    if node.config.role != crate::config::Role::Hospital {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_a_hospital",
-            "searching other patients is for hospital nodes",
-        ));
-    }
+    require_role(
+        &node,
+        crate::config::Role::Hospital,
+        "not_a_hospital",
+        "searching other patients is for hospital nodes",
+    )?;
     if input.staff_user.trim().is_empty() {
         return Err(ApiError::bad_request(
             "name the staff member making the search (staff_user): every access records who made it",
         ));
     }
-    let client = node.net.get().cloned().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_network",
-            "the network is not started",
-        )
-    })?;
+    let client = net_client(&node)?;
     let only = match input
         .patient
         .as_deref()
@@ -1224,13 +1241,7 @@ async fn connect_peer(
             input.addr
         ))
     })?;
-    let client = node.net.get().cloned().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_network",
-            "the network is not started",
-        )
-    })?;
+    let client = net_client(&node)?;
     client
         .dial(addr.clone())
         .await

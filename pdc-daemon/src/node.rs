@@ -203,6 +203,14 @@ impl Node {
             .record_outcome(ctx, records, denied);
     }
 
+    /// The guard's learned state as bytes (what [`Node::save_guard`] stores).
+    pub fn guard_snapshot(&self) -> Vec<u8> {
+        self.guard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .snapshot()
+    }
+
     /// Saves what the guard learned, so a restart keeps it.
     pub async fn save_guard(&self) -> Result<(), StoreError> {
         let bytes = self

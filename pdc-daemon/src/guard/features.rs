@@ -81,14 +81,6 @@ const MAX_KEYS: usize = 1024;
 /// Weight of one accepted request in a profile's running "usual" values.
 const USUAL_ALPHA: f64 = 0.05;
 
-/// Share of activity per UTC hour for normal clinical work, used until a party
-/// or the node has enough history of its own: busy 8-17, some evening, little
-/// at night.
-const CLINICAL_HOURS: [f64; 24] = [
-    0.3, 0.2, 0.2, 0.2, 0.2, 0.3, 0.8, 2.0, 5.0, 8.0, 9.0, 9.0, //
-    7.0, 8.0, 9.0, 9.0, 8.0, 5.0, 2.5, 1.5, 1.0, 0.8, 0.5, 0.4,
-];
-
 /// Stable 64-bit FNV-1a hash. Used instead of `DefaultHasher` because the hashes
 /// are persisted in snapshots and must not change between Rust releases.
 pub(super) fn fnv(s: &str) -> u64 {
@@ -207,14 +199,6 @@ fn bump(map: &mut HashMap<u64, u32>, key: u64) {
     } else if map.len() < MAX_KEYS {
         map.insert(key, 1);
     }
-}
-
-/// Off-hours score under the clinical prior, for parties on a node with no
-/// history to compare with.
-fn prior_off_hours(hour: usize) -> f64 {
-    let w = |h: usize| CLINICAL_HOURS[h % 24];
-    let peak = CLINICAL_HOURS.iter().copied().fold(0.0, f64::max);
-    1.0 - (w(hour) + 0.5 * (w(hour + 23) + w(hour + 1))) / (2.0 * peak)
 }
 
 /// A requester, or one staff user of a requester: its recent log and its habits.
@@ -349,6 +333,9 @@ pub(super) fn compute(actor: &Party, cx: &Context<'_>, cfg: &GuardConfig) -> Fea
 
     // Pace from the median of the last three gaps: one long pause (the start of
     // a session) does not hide a burst, and one quick refinement does not make one.
+    // With a single gap there is no median yet: a party's second request right
+    // after its first is a refinement as often as the start of a burst, and the
+    // third request decides.
     let mut gaps: Vec<u64> = actor
         .events
         .iter()
@@ -360,7 +347,7 @@ pub(super) fn compute(actor: &Party, cx: &Context<'_>, cfg: &GuardConfig) -> Fea
         .collect();
     gaps.sort_unstable();
     let pace = match gaps.len() {
-        0 => 0.0,
+        0 | 1 => 0.0,
         n => {
             let median_s = gaps[n / 2] as f64 / 1000.0;
             (60.0 / median_s.max(0.5)).min(120.0)
@@ -391,10 +378,11 @@ pub(super) fn compute(actor: &Party, cx: &Context<'_>, cfg: &GuardConfig) -> Fea
         out_n += 1;
     }
 
-    let off = match cx.reference {
-        Some(p) => p.off_hours(cx.hour),
-        None => prior_off_hours(cx.hour),
-    };
+    // Off-hours only relative to habits someone here has shown. A node without
+    // any history does not know its requesters' time zones or shifts, so a
+    // fixed "clinical day" would turn half the world's working hours into
+    // suspicion; until a reference matures the hour counts as ordinary.
+    let off = cx.reference.map_or(0.0, |p| p.off_hours(cx.hour));
     let purpose_novel = cx
         .reference
         .and_then(Profile::main_purpose)
@@ -541,6 +529,5 @@ mod tests {
         }
         assert!(p.off_hours(10) < 0.01);
         assert!(p.off_hours(3) > 0.95);
-        assert!(prior_off_hours(3) > 0.9 && prior_off_hours(10) < 0.1);
     }
 }

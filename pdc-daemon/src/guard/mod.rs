@@ -24,6 +24,8 @@ mod model;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +45,51 @@ const MAX_PENDING: usize = 256;
 
 /// Most reasons a decision gives.
 const MAX_REASONS: usize = 3;
+
+/// Where the guard takes the time of a request from. The guard itself never
+/// reads a clock: every [`RequestContext`] carries its time, and the owner's
+/// decision path fills it from the node's `Clock`. A running node uses the
+/// system clock; tests and replays use a manual one, so time-of-day and pace
+/// features do not depend on when the test happens to run.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// Milliseconds since the Unix epoch from the system clock.
+    #[default]
+    System,
+    /// A time the owner of the handle sets and advances.
+    Manual(Arc<AtomicU64>),
+}
+
+impl Clock {
+    /// A manual clock showing `start_ms`.
+    pub fn manual(start_ms: u64) -> Self {
+        Self::Manual(Arc::new(AtomicU64::new(start_ms)))
+    }
+
+    /// The current time in milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        match self {
+            Self::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            Self::Manual(t) => t.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sets a manual clock to `ms`; the system clock cannot be set and ignores it.
+    pub fn set(&self, ms: u64) {
+        if let Self::Manual(t) = self {
+            t.store(ms, Ordering::Relaxed);
+        }
+    }
+
+    /// Moves a manual clock forward by `ms`; the system clock ignores it.
+    pub fn advance(&self, ms: u64) {
+        if let Self::Manual(t) = self {
+            t.fetch_add(ms, Ordering::Relaxed);
+        }
+    }
+}
 
 /// Guard settings (the `[guard]` section of the node config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -256,6 +303,13 @@ struct VersionOnly {
     version: u32,
 }
 
+/// A request's parties while it is being judged: the requester and, if the
+/// request named one, the staff user with its key.
+struct Observed {
+    req: Party,
+    staff: Option<(String, Party)>,
+}
+
 fn staff_key(requester: &str, staff: &str) -> String {
     // U+001F (unit separator) cannot appear in a peer id, so keys never collide.
     format!("{requester}\u{1f}{staff}")
@@ -330,18 +384,20 @@ impl Guard {
         Ok(Self::build(config, s.requesters, s.staff, s.node, s.model))
     }
 
-    /// Updates the requester's behaviour features with this request and scores it.
-    pub fn assess(&mut self, ctx: &RequestContext) -> GuardDecision {
-        let cfg = &self.config;
+    /// Logs `ctx` in the recent history of its requester and, if named, its
+    /// staff user, judging novelty against each party's reference before the
+    /// request joins its log. The parties come back out of their maps (so the
+    /// caller can work on both at once) and must be returned with [`Guard::put_back`].
+    fn observe(&mut self, ctx: &RequestContext, outcome: Option<(u32, bool)>) -> Observed {
         let now = ctx.now_ms;
-        let hour = hour_of(now);
         let q = fnv(&ctx.query);
         let c = ctx.disease_category.as_deref().map(fnv);
         let p = fnv(&ctx.purpose);
-        let maturity = cfg.maturity;
-        let keep_ms = cfg
+        let maturity = self.config.maturity;
+        let keep_ms = self
+            .config
             .long_window_secs
-            .max(cfg.window_secs)
+            .max(self.config.window_secs)
             .max(3600)
             .saturating_mul(1000);
         let skey = ctx
@@ -358,49 +414,71 @@ impl Guard {
             .as_ref()
             .map(|k| self.staff.remove(k).unwrap_or_default());
 
-        // Novelty is judged against each party's reference before the request
-        // joins its log.
         let unfamiliar = |r: Option<&Profile>| {
             c.is_some_and(|c| r.is_some_and(|r| !r.categories.contains_key(&c)))
         };
-        let (novel, rare) = {
-            let (own, up) = features::references(&req.profile, None, &self.node, maturity);
-            (unfamiliar(own), unfamiliar(up))
+        let event = |(own, up): (Option<&Profile>, Option<&Profile>)| Event {
+            t: now,
+            q,
+            c,
+            p,
+            novel: unfamiliar(own),
+            rare: unfamiliar(up),
+            outcome,
         };
-        req.push(
-            Event {
-                t: now,
-                q,
-                c,
-                p,
-                novel,
-                rare,
-                outcome: None,
-            },
-            keep_ms,
-        );
+        let ev = event(features::references(
+            &req.profile,
+            None,
+            &self.node,
+            maturity,
+        ));
+        req.push(ev, keep_ms);
+        if let Some(st) = staff.as_mut() {
+            let ev = event(features::references(
+                &st.profile,
+                Some(&req.profile),
+                &self.node,
+                maturity,
+            ));
+            st.push(ev, keep_ms);
+        }
+        Observed {
+            req,
+            staff: skey.zip(staff),
+        }
+    }
+
+    /// Returns the parties [`Guard::observe`] took out.
+    fn put_back(&mut self, requester: &str, o: Observed) {
+        self.requesters.insert(requester.to_owned(), o.req);
+        if let Some((k, st)) = o.staff {
+            self.staff.insert(k, st);
+        }
+    }
+
+    /// Logs a request the owner refused before asking the guard (no live grant,
+    /// wrong purpose, unpaid accesses), so it counts towards the requester's rate,
+    /// its hard limits and its share of denied requests. Nothing is scored or
+    /// learned from it.
+    pub fn record_refused(&mut self, ctx: &RequestContext) {
+        let o = self.observe(ctx, Some((0, true)));
+        self.put_back(&ctx.requester, o);
+    }
+
+    /// Updates the requester's behaviour features with this request and scores it.
+    pub fn assess(&mut self, ctx: &RequestContext) -> GuardDecision {
+        let now = ctx.now_ms;
+        let hour = hour_of(now);
+        let q = fnv(&ctx.query);
+        let p = fnv(&ctx.purpose);
+        let Observed { req, mut staff } = self.observe(ctx, None);
+        let cfg = &self.config;
+        let maturity = cfg.maturity;
         let requester_rate = req.count_since(now, cfg.window_secs.saturating_mul(1000));
         let per_minute = req.count_since(now, 60_000);
         let per_hour = req.count_since(now, 3_600_000);
 
-        let x = if let Some(st) = staff.as_mut() {
-            let (novel, rare) = {
-                let (own, up) =
-                    features::references(&st.profile, Some(&req.profile), &self.node, maturity);
-                (unfamiliar(own), unfamiliar(up))
-            };
-            st.push(
-                Event {
-                    t: now,
-                    q,
-                    c,
-                    p,
-                    novel,
-                    rare,
-                    outcome: None,
-                },
-                keep_ms,
-            );
+        let x = if let Some((_, st)) = staff.as_mut() {
             let (r, _) =
                 features::references(&st.profile, Some(&req.profile), &self.node, maturity);
             let cx = features::Context {
@@ -460,7 +538,7 @@ impl Guard {
         };
 
         if verdict != Verdict::Allow {
-            let actor = staff.as_ref().map_or(&req.profile, |s| &s.profile);
+            let actor = staff.as_ref().map_or(&req.profile, |(_, s)| &s.profile);
             let mut order: Vec<usize> = (0..N).filter(|&j| e[j] > 0.0).collect();
             order.sort_by(|&a, &b| e[b].total_cmp(&e[a]));
             let strong = order.iter().filter(|&&j| e[j] >= 1.0).count();
@@ -477,17 +555,14 @@ impl Guard {
                     self.model.median(j)
                 };
                 let learned = match j {
-                    features::NEW_STAFF => staff.as_ref().map_or(0, |s| s.profile.learned),
+                    features::NEW_STAFF => staff.as_ref().map_or(0, |(_, s)| s.profile.learned),
                     _ => req.profile.learned,
                 };
                 reasons.push(features::describe(j, x[j], usual, cfg, hour, learned));
             }
         }
 
-        self.requesters.insert(ctx.requester.clone(), req);
-        if let (Some(k), Some(st)) = (skey, staff) {
-            self.staff.insert(k, st);
-        }
+        self.put_back(&ctx.requester, Observed { req, staff });
         if self.pending.len() >= MAX_PENDING {
             self.pending.pop_front();
         }

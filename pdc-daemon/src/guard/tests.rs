@@ -248,3 +248,154 @@ fn allowed_decision_has_short_summary() {
     };
     assert_eq!(d.summary(), "allow score=0.42");
 }
+
+/// A clinician's ordinary session: a handful of searches minutes apart over a
+/// few diseases, starting at `start`. Returns every decision.
+fn ordinary_session(g: &mut Guard, requester: &str, staff: &str, start: u64) -> Vec<GuardDecision> {
+    let steps = [
+        (0, "E08-E13", "type 2 diabetes"),
+        (3, "I10-I16", "hypertension"),
+        (11, "E08-E13", "diabetes"),
+        (18, "J40-J4A", "asthma"),
+        (32, "I10-I16", "high blood pressure"),
+        (41, "E08-E13", "hba1c diabetes"),
+    ];
+    steps
+        .iter()
+        .map(|&(minute, cat, q)| {
+            let c = ctx(requester, Some(staff), Some(cat), q, start + minute * MIN);
+            let d = g.assess(&c);
+            g.record_outcome(&c, 1, false);
+            d
+        })
+        .collect()
+}
+
+#[test]
+fn fresh_guard_allows_ordinary_traffic_at_every_hour() {
+    // A brand-new node knows nothing of its requesters' time zones or shifts, so
+    // no hour of the day may make their ordinary first requests look suspicious.
+    for hour in 0..24 {
+        let mut g = Guard::new(GuardConfig::default()).unwrap();
+        let start = T0 + hour * HOUR + 7 * MIN;
+        for (i, d) in ordinary_session(&mut g, "h1", "dr.ada", start)
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(
+                d.verdict,
+                Verdict::Allow,
+                "{hour:02}:07 UTC, request {}: {}",
+                i + 1,
+                d.summary()
+            );
+        }
+        // A second hospital's first contact in the same hour, with no staff name.
+        let c = RequestContext {
+            staff_user: None,
+            ..ctx(
+                "h2",
+                None,
+                Some("C50-C50"),
+                "breast cancer",
+                start + 50 * MIN,
+            )
+        };
+        let d = g.assess(&c);
+        assert_eq!(
+            d.verdict,
+            Verdict::Allow,
+            "{hour:02}:57 UTC: {}",
+            d.summary()
+        );
+    }
+}
+
+#[test]
+fn one_quick_refinement_is_not_a_burst_but_three_quick_requests_are() {
+    let mut g = Guard::new(GuardConfig::default()).unwrap();
+    let t = T0 + 10 * HOUR;
+    let mut verdicts = Vec::new();
+    for (i, q) in ["diabetes", "type 2 diabetes", "diabetes mellitus"]
+        .iter()
+        .enumerate()
+    {
+        let c = ctx(
+            "h1",
+            Some("dr.ada"),
+            Some("E08-E13"),
+            q,
+            t + i as u64 * 2_000,
+        );
+        let d = g.assess(&c);
+        g.record_outcome(&c, 1, false);
+        verdicts.push(d);
+    }
+    assert_eq!(
+        verdicts[0].verdict,
+        Verdict::Allow,
+        "{}",
+        verdicts[0].summary()
+    );
+    assert_eq!(
+        verdicts[1].verdict,
+        Verdict::Allow,
+        "{}",
+        verdicts[1].summary()
+    );
+    assert_ne!(
+        verdicts[2].verdict,
+        Verdict::Allow,
+        "{}",
+        verdicts[2].summary()
+    );
+    assert!(
+        verdicts[2]
+            .reasons
+            .iter()
+            .any(|r| r.contains("2.0 s apart")),
+        "{:?}",
+        verdicts[2].reasons
+    );
+}
+
+#[test]
+fn refused_requests_count_towards_the_hard_limits() {
+    let config = GuardConfig {
+        max_requests_per_minute: 4,
+        ..GuardConfig::default()
+    };
+    let mut g = Guard::new(config).unwrap();
+    let t = T0 + 10 * HOUR;
+    // Four requests the owner refused (say, for a purpose nobody granted) ...
+    for i in 0..4 {
+        let c = ctx(
+            "h1",
+            Some("dr.ada"),
+            Some("E08-E13"),
+            "diabetes",
+            t + i * 10_000,
+        );
+        g.record_refused(&c);
+    }
+    assert_eq!(
+        g.model.state.history.len(),
+        0,
+        "nothing learned from refusals"
+    );
+    // ... make the fifth, within the same minute, one too many.
+    let c = ctx(
+        "h1",
+        Some("dr.ada"),
+        Some("E08-E13"),
+        "diabetes",
+        t + 45_000,
+    );
+    let d = g.assess(&c);
+    assert_eq!(d.verdict, Verdict::Deny, "{}", d.summary());
+    assert!(
+        d.reasons[0].starts_with("5 requests in the last minute"),
+        "{:?}",
+        d.reasons
+    );
+}

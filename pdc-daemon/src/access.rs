@@ -73,11 +73,25 @@ pub fn unpaid_accesses(node: &Node, requester: &AccountId, now: u64) -> Vec<Bloc
 }
 
 /// Owner side: decide, search, log, answer. Every request, granted or not, appends an
-/// `Access` block, which is returned with the answer.
+/// `Access` block, which is returned with the answer. The guard judges the request at
+/// the node's guard clock ([`Node::guard_now`]); see [`answer_at`].
 pub async fn answer(
     node: &Node,
     requester: AccountId,
     req: DataRequest,
+) -> Result<DataResponse, NodeError> {
+    answer_at(node, requester, req, node.guard_now()).await
+}
+
+/// [`answer`] for a request that arrived at `at_ms` (milliseconds since the Unix epoch):
+/// the time the access guard judges it at (time of day, pace, sliding windows). Grant
+/// expiry and the unpaid-access deadline are compared with ledger timestamps, which
+/// are the system clock's, so they use the system clock whatever `at_ms` says.
+pub async fn answer_at(
+    node: &Node,
+    requester: AccountId,
+    req: DataRequest,
+    at_ms: u64,
 ) -> Result<DataResponse, NodeError> {
     let now = now_ms();
     let query = req.query.trim().to_string();
@@ -86,13 +100,23 @@ pub async fn answer(
     let mut price = 0;
     let mut decision = AccessDecision::Denied;
     let mut records: Vec<Record> = Vec::new();
-    let mut guard_summary = String::new();
+    let guard_ctx = || RequestContext {
+        requester: requester.to_string(),
+        staff_user: (!staff.is_empty()).then(|| staff.clone()),
+        query: query.clone(),
+        disease_category: disease_category(&query),
+        purpose: purpose.clone(),
+        now_ms: at_ms,
+    };
 
     let reason = if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
         format!("the query must be 1 to {MAX_QUERY_CHARS} characters")
     } else if req.request_id.len() != 16 {
         "request_id must be 16 bytes".to_string()
     } else if let Some(first) = unpaid_accesses(node, &requester, now).first() {
+        // Refusals still count in the requester's behaviour (rate, hard limits,
+        // share of denied requests), though nothing is scored or learned from them.
+        node.guard_refused(&guard_ctx());
         format!(
             "unpaid access {first} is older than {} s; pay it before asking again",
             node.config.unpaid_after_secs
@@ -104,56 +128,55 @@ pub async fn answer(
             &purpose,
             now,
         ) {
-            Decision::Deny { reason } => reason,
+            Decision::Deny { reason } => {
+                node.guard_refused(&guard_ctx());
+                reason
+            }
             Decision::Allow {
                 price: p, scope, ..
             } => {
-                let ctx = RequestContext {
-                    requester: requester.to_string(),
-                    staff_user: (!staff.is_empty()).then(|| staff.clone()),
-                    query: query.clone(),
-                    disease_category: disease_category(&query),
-                    purpose: purpose.clone(),
-                    now_ms: now,
-                };
+                let ctx = guard_ctx();
                 let g = node.guard_assess(&ctx);
-                guard_summary = g.summary();
+                tracing::debug!(%requester, guard = %g.summary(), "guard decision");
                 match g.verdict {
                     Verdict::Deny => {
-                        if g.revoke {
-                            revoke_grants_of(node, &requester).await?;
-                        }
                         node.guard_outcome(&ctx, 0, true);
-                        format!("access guard: {}", g.summary())
+                        let revoked = if g.revoke {
+                            revoke_grants_of(node, &requester, now).await?
+                        } else {
+                            0
+                        };
+                        let mut r = format!("access guard: {}", g.summary());
+                        if revoked > 0 {
+                            r.push_str(&format!(
+                                "; {revoked} grant(s) of this requester revoked on the ledger"
+                            ));
+                        }
+                        r
                     }
                     verdict => {
                         records = matching_records(node, &query, &scope).await?;
                         node.guard_outcome(&ctx, records.len(), false);
                         price = p;
-                        decision = if verdict == Verdict::Flag {
-                            AccessDecision::Flagged
-                        } else {
-                            AccessDecision::Granted
-                        };
+                        let found = format!(
+                            "granted under consent; {} matching record(s)",
+                            records.len()
+                        );
+                        // The guard's score goes into the Access block for every
+                        // decision, so the owner's audit shows how close an
+                        // allowed request came to being flagged.
                         if verdict == Verdict::Flag {
-                            format!(
-                                "granted under consent; flagged by the access guard: {}",
-                                g.summary()
-                            )
+                            decision = AccessDecision::Flagged;
+                            format!("{found}; flagged by the access guard: {}", g.summary())
                         } else {
-                            format!(
-                                "granted under consent; {} matching record(s)",
-                                records.len()
-                            )
+                            decision = AccessDecision::Granted;
+                            format!("{found}; access guard: {}", g.summary())
                         }
                     }
                 }
             }
         }
     };
-    if !guard_summary.is_empty() {
-        tracing::debug!(%requester, guard = %guard_summary, "guard decision");
-    }
     let hashes: Vec<Vec<u8>> = records.iter().map(|r| content_hash(r).to_vec()).collect();
     let block = node
         .append(Kind::Access(Access {
@@ -168,6 +191,10 @@ pub async fn answer(
             staff_user: staff,
         }))
         .await?;
+    // What the guard learned must survive a crash, not only a clean stop.
+    if let Err(e) = node.save_guard_if_due().await {
+        tracing::warn!("could not save the access guard's state: {e}");
+    }
     let refused = decision == AccessDecision::Denied;
     Ok(DataResponse {
         records,
@@ -242,8 +269,12 @@ async fn matching_records(node: &Node, query: &str, scope: &str) -> Result<Vec<R
     Ok(out)
 }
 
-async fn revoke_grants_of(node: &Node, requester: &AccountId) -> Result<(), NodeError> {
-    let now = now_ms();
+/// Revokes every live grant of this node naming `requester`; returns how many.
+async fn revoke_grants_of(
+    node: &Node,
+    requester: &AccountId,
+    now: u64,
+) -> Result<usize, NodeError> {
     let live: Vec<Vec<u8>> = node.with_ledger(|l| {
         l.grants_by_patient(&node.account)
             .into_iter()
@@ -251,11 +282,12 @@ async fn revoke_grants_of(node: &Node, requester: &AccountId) -> Result<(), Node
             .map(|g| g.grant_id)
             .collect()
     });
+    let n = live.len();
     for grant_id in live {
         node.append(Kind::ConsentRevoke(ConsentRevoke { grant_id }))
             .await?;
     }
-    Ok(())
+    Ok(n)
 }
 
 /// What a requester got from one patient, checked and paid.

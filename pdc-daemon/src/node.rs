@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::{CONFIG_FILE, Config, ConfigError, Role};
-use crate::guard::{Guard, GuardConfig, GuardDecision, RequestContext};
+use crate::guard::{Clock, Guard, GuardConfig, GuardDecision, RequestContext};
 use crate::identity::{IdentityError, NodeIdentity, write_secret_file};
 use crate::ledger::{
     AccountId, Genesis, Ingested, Kind, Ledger, LedgerConfig, LedgerDb, LedgerError, PersistError,
@@ -18,6 +18,11 @@ use crate::store::{Batch, Store, StoreError, cf};
 
 /// Key of the guard's state in the `guard` column family.
 const GUARD_KEY: &[u8] = b"state";
+
+/// How often, at most, the request path saves the guard's state, so a crash loses at
+/// most this much of what it learned (a clean stop saves it too). A snapshot is a few
+/// hundred KB, too much to write on every request.
+const GUARD_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// File in the data directory holding the address the API actually bound, so the CLI
 /// finds a node started with port 0.
@@ -98,6 +103,11 @@ pub struct Node {
     pub ledger_db: LedgerDb,
     /// The access guard, learning from this node's own request history.
     guard: std::sync::Mutex<Guard>,
+    /// Where the guard takes the time of a request from: the system clock, or a
+    /// manual clock set by tests and replays.
+    guard_clock: std::sync::Mutex<Clock>,
+    /// When the guard's state was last saved.
+    guard_saved: std::sync::Mutex<Instant>,
     /// The network, once started: every block this node appends is gossiped through it.
     pub net: std::sync::OnceLock<crate::net::NetClient>,
 }
@@ -172,6 +182,8 @@ impl Node {
             ledger_write: tokio::sync::Mutex::new(()),
             ledger_db,
             guard: std::sync::Mutex::new(guard),
+            guard_clock: std::sync::Mutex::new(Clock::System),
+            guard_saved: std::sync::Mutex::new(Instant::now()),
             net: std::sync::OnceLock::new(),
         });
         if node.with_ledger(|l| l.head(&account).is_none()) {
@@ -193,6 +205,32 @@ impl Node {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .assess(ctx)
+    }
+
+    /// Tells the guard about a request refused before it was asked (no grant, unpaid
+    /// accesses), so it counts in the requester's behaviour.
+    pub fn guard_refused(&self, ctx: &RequestContext) {
+        self.guard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .record_refused(ctx);
+    }
+
+    /// The time at which the guard judges a request arriving now.
+    pub fn guard_now(&self) -> u64 {
+        self.guard_clock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .now_ms()
+    }
+
+    /// Replaces the guard's clock, e.g. with [`Clock::manual`] so a test decides what
+    /// time of day its requests arrive at and how far apart.
+    pub fn set_guard_clock(&self, clock: Clock) {
+        *self
+            .guard_clock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = clock;
     }
 
     /// Tells the guard how a request it scored was answered.
@@ -221,6 +259,22 @@ impl Node {
         let mut b = Batch::new();
         b.put(cf::GUARD, GUARD_KEY.to_vec(), bytes);
         self.store.commit(b).await
+    }
+
+    /// Saves the guard's state if the last save is older than a minute.
+    pub async fn save_guard_if_due(&self) -> Result<(), StoreError> {
+        {
+            let mut last = self
+                .guard_saved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.elapsed() < GUARD_SAVE_EVERY {
+                return Ok(());
+            }
+            // Claimed before saving, so concurrent requests do not all save at once.
+            *last = Instant::now();
+        }
+        self.save_guard().await
     }
 
     /// Runs `f` on the ledger under its lock. Keep `f` short: it blocks other readers.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use pdc_daemon::access::{accept_and_pay, answer, claim_payments, grant, revoke};
 use pdc_daemon::config::{Config, Role};
+use pdc_daemon::guard::Clock;
 use pdc_daemon::ledger::{AccessDecision, AccountId, Genesis};
 use pdc_daemon::node::{Node, init};
 use pdc_proto::records::{Condition, Record, record::Body};
@@ -112,11 +113,16 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     // Hospital2 never pays; Alice refuses it once an access is older than 0 s unpaid.
     let h2 = open(&d2, &genesis, 3600).await;
     let alice = open(&dp, &genesis, 0).await;
+    // The guard judges each request at a simulated time minutes after the previous one,
+    // as a clinician's requests come; run back to back they would be a burst.
+    let clock = Clock::manual(pdc_daemon::records::now_ms());
+    alice.set_guard_clock(clock.clone());
     add_condition(&alice, "Type 2 diabetes mellitus").await;
     add_condition(&alice, "Prediabetes").await;
     add_condition(&alice, "Sprain of ankle").await;
 
     // No grant yet: refused, logged.
+    clock.advance(5 * 60_000);
     let r = answer(&alice, h1.account, request("diabetes", "treatment"))
         .await
         .expect("answer");
@@ -147,6 +153,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
 
     // Granted: the matching record (not prediabetes) and the pseudonymized profile-less answer.
     let req = request("diabetes", "treatment");
+    clock.advance(5 * 60_000);
     let resp = answer(&alice, h1.account, req.clone())
         .await
         .expect("answer");
@@ -189,6 +196,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     );
 
     // Unauthorized matrix.
+    clock.advance(5 * 60_000);
     let wrong_purpose = answer(&alice, h1.account, request("diabetes", "research"))
         .await
         .expect("answer");
@@ -200,6 +208,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
         "{}",
         wrong_purpose.reason
     );
+    clock.advance(5 * 60_000);
     let not_grantee = answer(&alice, h2.account, request("diabetes", "treatment"))
         .await
         .expect("answer");
@@ -220,6 +229,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     .await
     .expect("short grant");
     tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    clock.advance(5 * 60_000);
     let expired = answer(&alice, h2.account, request("diabetes", "treatment"))
         .await
         .expect("answer");
@@ -239,6 +249,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     )
     .await
     .expect("grant h2");
+    clock.advance(5 * 60_000);
     let first = answer(&alice, h2.account, request("sprain", "treatment"))
         .await
         .expect("answer");
@@ -248,6 +259,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
         first.reason
     );
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    clock.advance(5 * 60_000);
     let unpaid = answer(&alice, h2.account, request("sprain", "treatment"))
         .await
         .expect("answer");
@@ -266,6 +278,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
         })
         .expect("grant");
     revoke(&alice, grant_id).await.expect("revoke");
+    clock.advance(5 * 60_000);
     let revoked = answer(&alice, h1.account, request("diabetes", "treatment"))
         .await
         .expect("answer");

@@ -31,13 +31,7 @@ fn network(mut nodes: Vec<NodeProc>, tmp: &std::path::Path, network_id: &str) ->
         .display()
         .to_string();
     for n in nodes.iter_mut() {
-        // The guard's score-based denial depends on the hour the test runs at (a new
-        // requester off-hours is unusual); these tests are about consent and payment, so
-        // only its hard limits stay on. The guard has its own evaluation and tests.
-        n.env = vec![
-            ("PDC_GENESIS".into(), genesis.clone()),
-            ("PDC_GUARD_DENY_THRESHOLD".into(), "1.0".into()),
-        ];
+        n.env = vec![("PDC_GENESIS".into(), genesis.clone())];
     }
     nodes[0].start();
     let boot = nodes[0].p2p_addrs();

@@ -94,7 +94,26 @@ impl From<FhirError> for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+/// What every handler returns.
+pub(crate) type ApiResult = Result<Response, ApiError>;
+
+impl ApiError {
+    /// What was wrong and what to do, as the JSON `detail` says it.
+    pub(crate) fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+/// Runs a handler's result down to its JSON body, for in-process callers (the portals),
+/// so they apply exactly the API's rules.
+pub(crate) async fn json_of(r: ApiResult) -> Result<Value, ApiError> {
+    let resp = r?;
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+}
 
 /// 403 unless this node is a `role` node.
 fn require_role(
@@ -174,7 +193,9 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/peers/connect", post(connect_peer))
         .route("/rewards", get(rewards))
         .route("/audit", get(audit));
-    Router::new()
+    // The portals' pages authenticate by session cookie; everything else (the API, the
+    // metrics and the not-found fallback) needs the bearer token.
+    let token_routes = Router::new()
         .nest("/api/v1", api)
         .route("/metrics", get(metrics))
         .fallback(|| async {
@@ -185,8 +206,10 @@ pub fn router(node: Arc<Node>) -> Router {
             )
         })
         .layer(middleware::from_fn_with_state(node.clone(), require_token))
+        .with_state(node.clone());
+    crate::web::router(node)
+        .merge(token_routes)
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(node)
 }
 
 /// Deny by default: every request needs `Authorization: Bearer <token>`.
@@ -221,7 +244,7 @@ async fn require_token(
     }
 }
 
-async fn status(State(node): State<Arc<Node>>) -> ApiResult {
+pub(crate) async fn status(State(node): State<Arc<Node>>) -> ApiResult {
     let records = node.records.list().await?;
     let now = now_ms();
     let consents = node.with_ledger(|l| l.grants_by_patient(&node.account));
@@ -284,7 +307,7 @@ fn record_json(s: &StoredRecord, full: bool) -> Value {
     v
 }
 
-async fn list_records(State(node): State<Arc<Node>>) -> ApiResult {
+pub(crate) async fn list_records(State(node): State<Arc<Node>>) -> ApiResult {
     let recs = node.records.list().await?;
     Ok(
         Json(json!({ "records": recs.iter().map(|r| record_json(r, false)).collect::<Vec<_>>() }))
@@ -292,7 +315,10 @@ async fn list_records(State(node): State<Arc<Node>>) -> ApiResult {
     )
 }
 
-async fn show_record(State(node): State<Arc<Node>>, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn show_record(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> ApiResult {
     Ok(Json(record_json(&node.records.get(&id).await?, true)).into_response())
 }
 
@@ -392,7 +418,7 @@ fn body_from_input(input: RecordInput, previous: Option<&Body>) -> Result<Body, 
     })
 }
 
-async fn add_record(
+pub(crate) async fn add_record(
     State(node): State<Arc<Node>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
@@ -425,7 +451,7 @@ async fn add_record(
     Ok((StatusCode::CREATED, Json(record_json(&stored, false))).into_response())
 }
 
-async fn update_record(
+pub(crate) async fn update_record(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
@@ -454,7 +480,7 @@ async fn delete_record(State(node): State<Arc<Node>>, Path(id): Path<String>) ->
     Ok(Json(json!({ "deleted": id })).into_response())
 }
 
-async fn fhir_import(
+pub(crate) async fn fhir_import(
     State(node): State<Arc<Node>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
@@ -543,7 +569,7 @@ fn grant_json(l: &Ledger, g: &crate::ledger::Grant) -> Value {
 }
 
 /// A patient node lists the grants it gave; a hospital node the grants it holds.
-async fn list_consents(State(node): State<Arc<Node>>) -> ApiResult {
+pub(crate) async fn list_consents(State(node): State<Arc<Node>>) -> ApiResult {
     let rows = node.with_ledger(|l| {
         let grants = match node.config.role {
             crate::config::Role::Patient => l.grants_by_patient(&node.account),
@@ -635,7 +661,7 @@ impl From<crate::node::NodeError> for ApiError {
     }
 }
 
-async fn grant_consent(
+pub(crate) async fn grant_consent(
     State(node): State<Arc<Node>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
@@ -706,7 +732,10 @@ async fn grant_consent(
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-async fn revoke_consent(State(node): State<Arc<Node>>, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn revoke_consent(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> ApiResult {
     let gid = hex::decode(id.trim())
         .map_err(|_| ApiError::bad_request(format!("'{id}' is not a grant id (hex)")))?;
     let g = node
@@ -906,7 +935,7 @@ fn parse_account(s: &str) -> Result<AccountId, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("'{s}' is not an account (64 hex digits): {e}")))
 }
 
-async fn ledger_heads(State(node): State<Arc<Node>>) -> ApiResult {
+pub(crate) async fn ledger_heads(State(node): State<Arc<Node>>) -> ApiResult {
     let heads = node.with_ledger(|l| {
         l.heads()
             .iter()
@@ -964,7 +993,7 @@ async fn ledger_verify(State(node): State<Arc<Node>>) -> ApiResult {
     .into_response())
 }
 
-async fn balances(State(node): State<Arc<Node>>) -> ApiResult {
+pub(crate) async fn balances(State(node): State<Arc<Node>>) -> ApiResult {
     let now = now_ms();
     let rows = node.with_ledger(|l| {
         l.balances(now)
@@ -982,7 +1011,7 @@ async fn balances(State(node): State<Arc<Node>>) -> ApiResult {
     Ok(Json(json!({ "balances": rows })).into_response())
 }
 
-async fn forks(State(node): State<Arc<Node>>) -> ApiResult {
+pub(crate) async fn forks(State(node): State<Arc<Node>>) -> ApiResult {
     let rows = node.with_ledger(|l| {
         l.fork_proofs()
             .map(|p| {
@@ -995,7 +1024,7 @@ async fn forks(State(node): State<Arc<Node>>) -> ApiResult {
     Ok(Json(json!({ "forks": rows })).into_response())
 }
 
-async fn directory(State(node): State<Arc<Node>>) -> ApiResult {
+pub(crate) async fn directory(State(node): State<Arc<Node>>) -> ApiResult {
     let rows = node.with_ledger(|l| {
         l.directory()
             .iter()
@@ -1030,7 +1059,7 @@ fn default_purpose() -> String {
 }
 
 /// A hospital's disease search over every patient who granted it access.
-async fn search_patients(
+pub(crate) async fn search_patients(
     State(node): State<Arc<Node>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
@@ -1129,7 +1158,7 @@ async fn search_patients(
     Ok(Json(json!({ "query": input.query, "purpose": input.purpose, "staff_user": input.staff_user, "patients": rows })).into_response())
 }
 
-async fn peers(State(node): State<Arc<Node>>) -> ApiResult {
+pub(crate) async fn peers(State(node): State<Arc<Node>>) -> ApiResult {
     let list = match node.net.get() {
         Some(c) => c.peers().await.unwrap_or_default(),
         None => Vec::new(),
@@ -1158,7 +1187,7 @@ async fn peers(State(node): State<Arc<Node>>) -> ApiResult {
 }
 
 /// What the patient earned: totals and one row per access that carried a price.
-async fn rewards(State(node): State<Arc<Node>>) -> ApiResult {
+pub(crate) async fn rewards(State(node): State<Arc<Node>>) -> ApiResult {
     let now = now_ms();
     let v = node.with_ledger(|l| {
         let bal = l.balance(&node.account, now);
@@ -1201,7 +1230,7 @@ async fn rewards(State(node): State<Arc<Node>>) -> ApiResult {
 }
 
 /// Who asked for what: a patient sees requests to it; a hospital, its own requests.
-async fn audit(State(node): State<Arc<Node>>) -> ApiResult {
+pub(crate) async fn audit(State(node): State<Arc<Node>>) -> ApiResult {
     let rows: Vec<Value> = node.with_ledger(|l| {
         let list = match node.config.role {
             crate::config::Role::Patient => l.access_by_owner(&node.account),

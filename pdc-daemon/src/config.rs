@@ -99,6 +99,31 @@ pub struct Config {
     pub search_concurrency: usize,
     /// The access guard's limits and thresholds.
     pub guard: GuardSettings,
+    /// The web portals' sessions and login limits.
+    pub portal: PortalSettings,
+}
+
+/// Settings of the web portals (served on `api_listen` beside the API).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalSettings {
+    /// A session unused for this many seconds ends; the user logs in again.
+    pub session_idle_secs: u64,
+    /// Failed logins for one user name before further attempts for that name
+    /// are refused for `login_lockout_secs`.
+    pub login_max_failures: u32,
+    /// How long logins stay refused after too many failures, in seconds.
+    pub login_lockout_secs: u64,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        Self {
+            session_idle_secs: 900,
+            login_max_failures: 5,
+            login_lockout_secs: 300,
+        }
+    }
 }
 
 /// Settings of the access guard that an operator tunes; the model's internals keep
@@ -174,6 +199,7 @@ impl Default for Config {
             search_timeout_ms: 5000,
             search_concurrency: 64,
             guard: GuardSettings::default(),
+            portal: PortalSettings::default(),
         }
     }
 }
@@ -298,6 +324,12 @@ impl Config {
                 detail: format!("'{v}' is not a count ({e})"),
             })?;
         }
+        if let Some(v) = get("PDC_PORTAL_SESSION_IDLE_SECS") {
+            self.portal.session_idle_secs = v.parse().map_err(|e| ConfigError::Invalid {
+                field: "PDC_PORTAL_SESSION_IDLE_SECS",
+                detail: format!("'{v}' is not a number of seconds ({e})"),
+            })?;
+        }
         if let Some(v) = get("PDC_LOG") {
             self.log = v;
         }
@@ -325,6 +357,13 @@ impl Config {
                     "{} bytes is too small; use at least 1024",
                     self.api_max_body_bytes
                 ),
+            });
+        }
+        if self.portal.session_idle_secs == 0 || self.portal.login_max_failures == 0 {
+            return Err(ConfigError::Invalid {
+                field: "portal",
+                detail: "portal.session_idle_secs and portal.login_max_failures must be at least 1"
+                    .into(),
             });
         }
         if self.consent.purposes.iter().any(|p| p.trim().is_empty()) {

@@ -159,13 +159,21 @@ impl std::fmt::Debug for NodeIdentity {
 impl NodeIdentity {
     /// Creates all secret files in `data_dir`, refusing if any exists.
     pub fn create(data_dir: &Path) -> Result<Self, IdentityError> {
+        Self::create_with_seed(data_dir, random32())
+    }
+
+    /// Like [`NodeIdentity::create`] with a given signing-key seed. Only the demo uses
+    /// it, for the demo genesis' well-known hospitals whose seeds are public.
+    pub fn create_with_seed(
+        data_dir: &Path,
+        seed: Zeroizing<[u8; 32]>,
+    ) -> Result<Self, IdentityError> {
         for f in [NODE_KEY_FILE, RECORDS_KEY_FILE, TOKEN_FILE] {
             let p = data_dir.join(f);
             if p.exists() {
                 return Err(IdentityError::AlreadyExists { path: p });
             }
         }
-        let seed = random32();
         let records_key = random32();
         let token = Zeroizing::new(hex::encode(random32().as_ref()));
         write_secret_file(

@@ -4,6 +4,8 @@
 //! # Layout
 //! Dependencies point one way: a module only uses modules listed below it.
 //! - [`daemon`]: a running daemon: node + network + API, start-up and shutdown.
+//! - [`demo`]: `pdc-daemon demo`: a whole demo network in one process.
+//! - [`web`]: the patient, hospital and operator web portals (sessions, CSRF, argon2).
 //! - [`api`]: HTTP JSON API with bearer-token auth.
 //! - [`peering`]: gossip validation, anti-entropy, answering requests over the network.
 //! - [`access`]: the access flow: owner decides, logs and answers; requester checks and pays.
@@ -24,6 +26,7 @@ pub mod api;
 pub mod config;
 pub mod consent;
 pub mod daemon;
+pub mod demo;
 pub mod guard;
 pub mod identity;
 pub mod ledger;
@@ -34,3 +37,4 @@ pub mod records;
 pub mod search;
 pub mod search_eval;
 pub mod store;
+pub mod web;

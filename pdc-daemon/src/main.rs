@@ -41,6 +41,25 @@ enum Command {
         #[arg(long)]
         api_listen: Option<std::net::SocketAddr>,
     },
+    /// Start a whole demo network in this process: Hospital1, Hospital2, Alice, patients
+    /// imported from FHIR bundles and a new patient to register; prints each portal's
+    /// URL and demo login. Ctrl-C stops it.
+    Demo {
+        /// Keep the nodes' data here (reused by the next run); default: a temporary
+        /// directory removed at exit.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// First portal port (node i gets PORT_BASE+i); 0 picks free ports.
+        #[arg(long, default_value_t = 7100)]
+        port_base: u16,
+        /// FHIR bundles to import as extra patients; default: the shared synthetic
+        /// bundles next to the repository, when present.
+        #[arg(long)]
+        fhir: Option<PathBuf>,
+        /// How many bundles to import.
+        #[arg(long, default_value_t = 3)]
+        fhir_patients: usize,
+    },
     /// Evaluate the disease search: import every FHIR bundle of DIR as one patient, run
     /// every query of FILE.tsv, print precision and recall beside a substring baseline.
     SearchEval {
@@ -136,6 +155,35 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 pdc_daemon::node::shutdown_signal(),
             ))?;
             Ok(())
+        }
+        Command::Demo {
+            dir,
+            port_base,
+            fhir,
+            fhir_patients,
+        } => {
+            init_tracing("warn");
+            let fhir = fhir.or_else(|| {
+                [
+                    PathBuf::from("../shared/data/fhir"),
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/fhir"),
+                ]
+                .into_iter()
+                .find(|p| p.is_dir())
+            });
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(pdc_daemon::demo::run(
+                pdc_daemon::demo::DemoOptions {
+                    dir,
+                    port_base,
+                    fhir,
+                    fhir_patients,
+                },
+                pdc_daemon::node::shutdown_signal(),
+            ))
         }
         Command::SearchEval { queries, bundles } => {
             let rt = tokio::runtime::Builder::new_multi_thread()

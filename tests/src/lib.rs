@@ -226,14 +226,16 @@ impl Drop for NodeProc {
     }
 }
 
-fn signal(pid: u32, sig: &str) {
+/// Sends a signal (`TERM`, `INT`, ...) to a process.
+pub fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))
         .arg(pid.to_string())
         .status();
 }
 
-fn wait_timeout(c: &mut Child, t: Duration) -> Option<std::process::ExitStatus> {
+/// Waits for a child up to `t`; `None` if it is still running.
+pub fn wait_timeout(c: &mut Child, t: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + t;
     while Instant::now() < deadline {
         if let Ok(Some(s)) = c.try_wait() {
@@ -366,4 +368,46 @@ pub fn write_genesis(dir: &Path, network_id: &str, funded: &[(&str, u64)]) -> Pa
     let p = dir.join(format!("{network_id}.genesis.toml"));
     std::fs::write(&p, s).expect("write genesis");
     p
+}
+
+/// One HTTP/1.1 request with the given extra headers (e.g. `Cookie`, `Content-Type`);
+/// returns the status, the response head (lower-cased) and the body. For portal tests
+/// that must send exactly what a forged form would.
+pub fn http_headers(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = TcpStream::connect(host).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write head");
+    let _ = s.write_all(body);
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let end = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(resp.len());
+    let head = String::from_utf8_lossy(&resp[..end]).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let mut payload = resp.get(end + 4..).unwrap_or_default().to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        payload = dechunk(&payload);
+    }
+    (status, head, payload)
 }

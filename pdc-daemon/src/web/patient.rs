@@ -1,0 +1,643 @@
+//! The patient portal: the patient's own record, sharing, rewards and access history.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use serde_json::{Value, json};
+
+use super::{Flash, Form, Portal, call, credits, json_body, page, s, short, users};
+use crate::api;
+
+pub(super) fn routes() -> Router<Arc<Portal>> {
+    Router::new()
+        .route("/patient", get(record_page))
+        .route("/patient/profile", post(save_profile))
+        .route("/patient/conditions", post(add_condition))
+        .route(
+            "/patient/conditions/{id}",
+            get(edit_condition_page).post(edit_condition),
+        )
+        .route("/patient/import", get(import_page).post(import))
+        .route("/patient/consents", get(consents_page).post(grant))
+        .route("/patient/consents/{id}/revoke", post(revoke))
+        .route("/patient/rewards", get(rewards_page))
+        .route("/patient/access", get(access_page))
+}
+
+/// Purposes a patient can pick; a grant holds any subset.
+const PURPOSES: &[(&str, &str)] = &[
+    ("treatment", "Treatment"),
+    ("research", "Research"),
+    ("emergency", "Emergency care"),
+];
+
+/// Registered hospitals as (account hex, label with fingerprint).
+async fn hospitals(p: &Portal) -> Vec<(String, String)> {
+    let dir = call(api::directory(State(p.node.clone())).await)
+        .await
+        .unwrap_or_default();
+    let mut out: Vec<(String, String)> = dir["principals"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|x| x["role"] == "hospital")
+                .map(|x| {
+                    let name = match &x["pinned_name"] {
+                        Value::String(n) => n.clone(),
+                        _ => s(x, "display_name"),
+                    };
+                    (s(x, "account"), format!("{name} ({})", s(x, "fingerprint")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+fn hospital_select(list: &[(String, String)], chosen: &[String]) -> Markup {
+    html! {
+        @if list.is_empty() {
+            p.hint { "No hospital is known to this node yet (it learns them from the network). Reload in a moment." }
+        } @else {
+            select #hospitals name="hospitals" multiple size=(list.len().clamp(2, 8)) {
+                @for (acct, label) in list {
+                    option value=(acct) selected[chosen.contains(acct)] { (label) }
+                }
+            }
+            p.hint { "Hold Ctrl (or ⌘) to choose several." }
+        }
+    }
+}
+
+fn purpose_boxes(chosen: &[String]) -> Markup {
+    html! {
+        fieldset.purposes {
+            legend { "For what purposes" }
+            @for (value, label) in PURPOSES {
+                label.inline {
+                    input type="checkbox" name="purposes" value=(value)
+                        checked[chosen.iter().any(|c| c == value) || (chosen.is_empty() && *value == "treatment")];
+                    " " (label)
+                }
+            }
+        }
+    }
+}
+
+pub(super) async fn setup_form(
+    p: &Portal,
+    pre: &str,
+    code: &str,
+    error: Option<(String, &Form)>,
+) -> Response {
+    let list = hospitals(p).await;
+    let (msg, form) = match &error {
+        Some((m, f)) => (Some(m.clone()), Some(*f)),
+        None => (None, None),
+    };
+    let v = |k: &str| form.map(|f| f.one(k)).unwrap_or_default();
+    let chosen = form.map(|f| f.all("hospitals")).unwrap_or_default();
+    let purposes = form.map(|f| f.all("purposes")).unwrap_or_default();
+    let body = html! {
+        @if let Some(m) = msg { p.flash.err #flash { (m) } }
+        p { "Create your account on your own personal data center. Your records stay on this node; "
+            "only the hospitals you choose can ask for them, and every access pays you a reward." }
+        form.card method="post" action="/setup" {
+            input type="hidden" name="csrf" value=(pre);
+            input type="hidden" name="code" value=(code);
+            label { "Your name (also your login)" input #name type="text" name="username" value=(v("username")) required; }
+            label { "Password (at least " (users::MIN_PASSWORD) " characters)" input #password type="password" name="password" autocomplete="new-password" required; }
+            label { "Password again" input #password2 type="password" name="password2" autocomplete="new-password" required; }
+            label { "Pseudonym shown to hospitals instead of your name (optional)" input #pseudonym type="text" name="pseudonym" value=(v("pseudonym")); }
+            label { "Your disease(s), one per line" textarea #disease name="disease" rows="3" placeholder="e.g. Type 2 diabetes mellitus" { (v("disease")) } }
+            label { "Share with these hospitals" }
+            (hospital_select(&list, &chosen))
+            (purpose_boxes(&purposes))
+            button #register type="submit" { "Register" }
+        }
+    };
+    page(p, None, "Register as a patient", body)
+}
+
+/// Registration: validates everything, then writes the profile, the conditions, the
+/// account and one consent grant per chosen hospital.
+pub(super) async fn register(p: &Portal, form: &Form) -> Result<users::User, String> {
+    let name = form.one("username");
+    let password = form.one("password");
+    if password != form.one("password2") {
+        return Err("The two passwords differ. Type the same password twice.".into());
+    }
+    if password.chars().count() < users::MIN_PASSWORD {
+        return Err(users::UserError::WeakPassword.to_string());
+    }
+    if name.is_empty() {
+        return Err("Give your name.".into());
+    }
+    let diseases: Vec<String> = form
+        .one("disease")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    let chosen = form.all("hospitals");
+    let purposes = form.all("purposes");
+    if !chosen.is_empty() && purposes.is_empty() {
+        return Err("Choose at least one purpose for sharing, e.g. Treatment.".into());
+    }
+    let node = &p.node;
+    let profile =
+        json!({"kind": "profile", "display_name": name, "pseudonym": form.one("pseudonym")});
+    call(api::add_record(State(node.clone()), json_body(profile)).await).await?;
+    for d in &diseases {
+        let c = json!({"kind": "condition", "text": d});
+        call(api::add_record(State(node.clone()), json_body(c)).await).await?;
+    }
+    let user = users::create(&node.store, &name, &password, true, users::MIN_PASSWORD)
+        .await
+        .map_err(|e| e.to_string())?;
+    for h in chosen {
+        let g = json!({"grantee": h, "purposes": purposes});
+        if let Err(e) = call(api::grant_consent(State(node.clone()), json_body(g)).await).await {
+            tracing::warn!("registration: grant to {h} failed: {e}");
+        }
+    }
+    Ok(user)
+}
+
+async fn record_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
+    let me = match p.me(&headers) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    let recs = call(api::list_records(State(p.node.clone())).await)
+        .await
+        .unwrap_or_default();
+    let list = recs["records"].as_array().cloned().unwrap_or_default();
+    let profile = list.iter().find(|r| r["kind"] == "profile");
+    let conditions: Vec<&Value> = list.iter().filter(|r| r["kind"] == "condition").collect();
+    let others = list.len() - conditions.len() - usize::from(profile.is_some());
+    let body = html! {
+        section.card {
+            h2 { "Profile" }
+            form method="post" action="/patient/profile" {
+                input type="hidden" name="csrf" value=(me.csrf);
+                label { "Name" input #profile-name type="text" name="display_name" value=(profile.map(|r| s(&r["body"], "display_name")).unwrap_or_default()) required; }
+                label { "Pseudonym shown to hospitals instead of your name (empty: your name)" input #profile-pseudonym type="text" name="pseudonym" value=(profile.map(|r| s(&r["body"], "pseudonym")).unwrap_or_default()); }
+                button type="submit" { "Save profile" }
+            }
+        }
+        section.card {
+            h2 { "Conditions" }
+            @if conditions.is_empty() { p { "No condition recorded yet." } }
+            @else {
+                table #conditions {
+                    thead { tr { th { "Condition" } th { "ICD-10-CM" } th { "Status" } th { "Onset" } th { "Record hash" } th {} } }
+                    tbody {
+                        @for c in &conditions {
+                            tr {
+                                td.condition { (s(&c["body"], "text")) }
+                                td { (c["body"]["icd10_codes"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                                td { (s(&c["body"], "status")) }
+                                td { (s(&c["body"], "onset")) }
+                                td { code.hash title=(s(c, "hash")) { (s(c, "hash")) } }
+                                td { a href={ "/patient/conditions/" (s(c, "id")) } { "Edit" } }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { "Add a condition" }
+            form #add-condition method="post" action="/patient/conditions" {
+                input type="hidden" name="csrf" value=(me.csrf);
+                label { "Condition" input #condition-text type="text" name="text" required placeholder="e.g. asthma"; }
+                (status_select("active"))
+                label { "Onset (optional)" input type="date" name="onset"; }
+                button #add-condition-submit type="submit" { "Add" }
+            }
+        }
+        @if others > 0 {
+            p.hint { (others) " other imported FHIR resources are stored encrypted on this node." }
+        }
+    };
+    page(&p, Some(&me), "My health record", body)
+}
+
+fn status_select(current: &str) -> Markup {
+    html! {
+        label { "Status"
+            select name="status" {
+                @for st in ["active", "recurrence", "relapse", "inactive", "remission", "resolved", "unknown"] {
+                    option value=(st) selected[st == current] { (st) }
+                }
+            }
+        }
+    }
+}
+
+/// After a form: flash the outcome on the session and go back to `to` (post/redirect/get).
+fn done(p: &Portal, headers: &HeaderMap, to: &str, r: Result<String, String>) -> Response {
+    p.flash(
+        headers,
+        match r {
+            Ok(m) => Flash::Ok(m),
+            Err(e) => Flash::Err(e),
+        },
+    );
+    Redirect::to(to).into_response()
+}
+
+async fn save_profile(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    if let Err(r) = p.me_post(&headers, &form) {
+        return r.into_response();
+    }
+    let node = p.node.clone();
+    let v = json!({"kind": "profile", "display_name": form.one("display_name"), "pseudonym": form.one("pseudonym")});
+    let existing = call(api::list_records(State(node.clone())).await)
+        .await
+        .ok()
+        .and_then(|r| {
+            r["records"]
+                .as_array()?
+                .iter()
+                .find(|x| x["kind"] == "profile")
+                .map(|x| s(x, "id"))
+        });
+    let r = match existing {
+        Some(id) => call(api::update_record(State(node), Path(id), json_body(v)).await).await,
+        None => call(api::add_record(State(node), json_body(v)).await).await,
+    };
+    done(&p, &headers, "/patient", r.map(|_| "Profile saved.".into()))
+}
+
+async fn add_condition(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    if let Err(r) = p.me_post(&headers, &form) {
+        return r.into_response();
+    }
+    let v = json!({"kind": "condition", "text": form.one("text"), "status": form.one("status"), "onset": form.one("onset")});
+    let r = call(api::add_record(State(p.node.clone()), json_body(v)).await).await;
+    done(
+        &p,
+        &headers,
+        "/patient",
+        r.map(|c| format!("Added \u{201c}{}\u{201d}.", s(&c["body"], "text"))),
+    )
+}
+
+async fn edit_condition_page(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let me = match p.me(&headers) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    let rec = match call(api::show_record(State(p.node.clone()), Path(id.clone())).await).await {
+        Ok(r) if r["kind"] == "condition" => r,
+        Ok(_) | Err(_) => {
+            return (
+                StatusCode::NOT_FOUND,
+                page(
+                    &p,
+                    Some(&me),
+                    "Not found",
+                    html! { p { "No such condition." } },
+                ),
+            )
+                .into_response();
+        }
+    };
+    let body = html! {
+        form.card method="post" action={ "/patient/conditions/" (id) } {
+            input type="hidden" name="csrf" value=(me.csrf);
+            label { "Condition" input #condition-text type="text" name="text" value=(s(&rec["body"], "text")) required; }
+            (status_select(&s(&rec["body"], "status")))
+            label { "Onset" input type="date" name="onset" value=(s(&rec["body"], "onset")); }
+            button type="submit" { "Save" }
+        }
+        p.hint { "Saving changes the record's hash; hospitals that read it before keep the old hash in the ledger." }
+    };
+    page(&p, Some(&me), "Edit condition", body)
+}
+
+async fn edit_condition(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if let Err(r) = p.me_post(&headers, &form) {
+        return r.into_response();
+    }
+    let v = json!({"kind": "condition", "text": form.one("text"), "status": form.one("status"), "onset": form.one("onset")});
+    let r = call(api::update_record(State(p.node.clone()), Path(id), json_body(v)).await).await;
+    done(
+        &p,
+        &headers,
+        "/patient",
+        r.map(|_| "Condition saved.".into()),
+    )
+}
+
+async fn import_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
+    let me = match p.me(&headers) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    let body = html! {
+        p { "Import a FHIR R4 Bundle (JSON), e.g. exported by your hospital. The whole bundle is checked first; nothing is stored if any part is invalid." }
+        form.card method="post" action="/patient/import" enctype="multipart/form-data" {
+            input type="hidden" name="csrf" value=(me.csrf);
+            label { "Bundle file" input #bundle type="file" name="bundle" accept=".json,application/fhir+json,application/json" required; }
+            button #import type="submit" { "Import" }
+        }
+    };
+    page(&p, Some(&me), "Import FHIR", body)
+}
+
+async fn import(State(p): State<Arc<Portal>>, headers: HeaderMap, mut mp: Multipart) -> Response {
+    let mut csrf = String::new();
+    let mut file: Option<Bytes> = None;
+    loop {
+        match mp.next_field().await {
+            Ok(Some(f)) => {
+                let name = f.name().unwrap_or_default().to_string();
+                match f.bytes().await {
+                    Ok(b) if name == "csrf" => {
+                        csrf = String::from_utf8_lossy(&b).trim().to_string()
+                    }
+                    Ok(b) if name == "bundle" => file = Some(b),
+                    Ok(_) => {}
+                    Err(e) => {
+                        return done(
+                            &p,
+                            &headers,
+                            "/patient/import",
+                            Err(format!("The upload could not be read: {e}")),
+                        );
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return done(
+                    &p,
+                    &headers,
+                    "/patient/import",
+                    Err(format!("The upload could not be read: {e}")),
+                );
+            }
+        }
+    }
+    let form = Form(vec![("csrf".into(), csrf)]);
+    if let Err(r) = p.me_post(&headers, &form) {
+        return r.into_response();
+    }
+    let Some(bytes) = file else {
+        return done(
+            &p,
+            &headers,
+            "/patient/import",
+            Err("Choose a bundle file.".into()),
+        );
+    };
+    let r = call(api::fhir_import(State(p.node.clone()), Ok(bytes)).await).await;
+    done(
+        &p,
+        &headers,
+        "/patient",
+        r.map(|v| {
+            format!(
+                "Imported {} records ({} conditions, {} other resources); {} were already here.",
+                v["imported"], v["conditions"], v["other_resources"], v["skipped_duplicates"]
+            )
+        }),
+    )
+}
+
+async fn consents_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
+    let me = match p.me(&headers) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    let grants = call(api::list_consents(State(p.node.clone())).await)
+        .await
+        .unwrap_or_default();
+    let rows = grants["consents"].as_array().cloned().unwrap_or_default();
+    let list = hospitals(&p).await;
+    let body = html! {
+        section.card {
+            h2 { "Who may ask for my data" }
+            @if rows.is_empty() { p { "You share with no one." } }
+            @else {
+                table #consents {
+                    thead { tr { th { "Hospital" } th { "Purposes" } th { "Expires" } th { "Price per access" } th { "State" } th { "Ledger block" } th {} } }
+                    tbody {
+                        @for g in &rows {
+                            tr {
+                                td { (s(g, "grantee_name")) " " code { (s(g, "grantee_fingerprint")) } }
+                                td { (g["purposes"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                                td { (s(g, "expires")) }
+                                td { (credits(&g["price"])) }
+                                td.state { (s(g, "state")) }
+                                td { code.hash title=(s(g, "block")) { (short(&s(g, "block"))) } }
+                                td {
+                                    @if g["state"] == "live" {
+                                        form method="post" action={ "/patient/consents/" (s(g, "grant_id")) "/revoke" } {
+                                            input type="hidden" name="csrf" value=(me.csrf);
+                                            button.danger type="submit" { "Revoke" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.card {
+            h2 { "Share with hospitals" }
+            form #grant method="post" action="/patient/consents" {
+                input type="hidden" name="csrf" value=(me.csrf);
+                (hospital_select(&list, &[]))
+                (purpose_boxes(&[]))
+                label { "Expires after (days; 0 = never)" input type="number" name="expires_in_days" min="0" value=(p.node.config.consent.expiry_days); }
+                button #grant-submit type="submit" { "Share" }
+            }
+        }
+    };
+    page(&p, Some(&me), "Sharing", body)
+}
+
+async fn grant(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    if let Err(r) = p.me_post(&headers, &form) {
+        return r.into_response();
+    }
+    let chosen = form.all("hospitals");
+    if chosen.is_empty() {
+        return done(
+            &p,
+            &headers,
+            "/patient/consents",
+            Err("Choose at least one hospital.".into()),
+        );
+    }
+    let purposes = form.all("purposes");
+    if purposes.is_empty() {
+        return done(
+            &p,
+            &headers,
+            "/patient/consents",
+            Err("Choose at least one purpose.".into()),
+        );
+    }
+    let days: u64 = match form.one("expires_in_days").parse() {
+        Ok(d) => d,
+        Err(_) => {
+            return done(
+                &p,
+                &headers,
+                "/patient/consents",
+                Err("Give the expiry as a whole number of days (0 = never).".into()),
+            );
+        }
+    };
+    let mut ok = Vec::new();
+    for h in chosen {
+        let g = json!({"grantee": h, "purposes": purposes, "expires_in_days": days});
+        match call(api::grant_consent(State(p.node.clone()), json_body(g)).await).await {
+            Ok(v) => ok.push(s(&v, "grantee_name")),
+            Err(e) => return done(&p, &headers, "/patient/consents", Err(e)),
+        }
+    }
+    done(
+        &p,
+        &headers,
+        "/patient/consents",
+        Ok(format!("Now sharing with {}.", ok.join(", "))),
+    )
+}
+
+async fn revoke(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if let Err(r) = p.me_post(&headers, &form) {
+        return r.into_response();
+    }
+    let r = call(api::revoke_consent(State(p.node.clone()), Path(id)).await).await;
+    done(
+        &p,
+        &headers,
+        "/patient/consents",
+        r.map(|v| {
+            format!(
+                "Revoked: {} can no longer ask for your data.",
+                s(&v, "grantee_name")
+            )
+        }),
+    )
+}
+
+async fn rewards_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
+    let me = match p.me(&headers) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    let r = call(api::rewards(State(p.node.clone())).await)
+        .await
+        .unwrap_or_default();
+    let rows = r["accesses"].as_array().cloned().unwrap_or_default();
+    let body = html! {
+        section.card.totals {
+            div { span.label { "Total earned" } span #reward-total.big { (credits(&r["total"])) } " credits" }
+            div { span.label { "Confirmed" } span #reward-confirmed { (credits(&r["confirmed"])) } }
+            div { span.label { "Pending" } span #reward-pending { (credits(&r["pending"])) } }
+        }
+        p.hint { "A payment is pending until its quiet period passes without a fork proof against the payer; then it is confirmed." }
+        @if rows.is_empty() { p { "No paid access yet." } }
+        @else {
+            table #rewards {
+                thead { tr { th { "Time" } th { "Hospital" } th { "Staff" } th { "Query" } th { "Reward" } th { "Payment" } th { "Access block" } } }
+                tbody {
+                    @for a in &rows {
+                        tr {
+                            td { (s(a, "time")) }
+                            td { (s(a, "requester_name")) }
+                            td { (s(a, "staff_user")) }
+                            td { (s(a, "query")) }
+                            td { (credits(&a["price"])) }
+                            td { (s(a, "status")) }
+                            td { code.hash title=(s(a, "access_block")) { (short(&s(a, "access_block"))) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(&p, Some(&me), "Rewards", body)
+}
+
+async fn access_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
+    let me = match p.me(&headers) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    let node = p.node.clone();
+    let audit = call(api::audit(State(node.clone())).await)
+        .await
+        .unwrap_or_default();
+    let rewards = call(api::rewards(State(node)).await)
+        .await
+        .unwrap_or_default();
+    let paid = |block: &str| -> String {
+        rewards["accesses"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["access_block"] == block))
+            .map(|x| format!("{} ({})", credits(&x["price"]), s(x, "status")))
+            .unwrap_or_else(|| "—".into())
+    };
+    let mut rows = audit["accesses"].as_array().cloned().unwrap_or_default();
+    rows.reverse();
+    let body = html! {
+        p { "Every request for your data, answered or refused, as your node logged it on the ledger (newest first)." }
+        @if rows.is_empty() { p { "Nobody has asked for your data yet." } }
+        @else {
+            table #accesses {
+                thead { tr { th { "Time" } th { "Requester" } th { "Staff user" } th { "Query" } th { "Purpose" } th { "Decision" } th { "Reason" } th { "Records" } th { "Reward" } th { "Block hash" } } }
+                tbody {
+                    @for a in &rows {
+                        tr class={ "decision-" (s(a, "decision")) } {
+                            td { (s(a, "time")) }
+                            td { (s(a, "requester_name")) " " code { (s(a, "requester_fingerprint")) } }
+                            td { (s(a, "staff_user")) }
+                            td { (s(a, "query")) }
+                            td { (s(a, "purpose")) }
+                            td.decision { (s(a, "decision")) }
+                            td { (s(a, "reason")) }
+                            td { (s(a, "records")) }
+                            td { (paid(&s(a, "block"))) }
+                            td { code.hash title=(s(a, "block")) { (short(&s(a, "block"))) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(&p, Some(&me), "Who accessed my data", body)
+}

@@ -111,7 +111,9 @@ struct Hospital {
 struct Req {
     ctx: RequestContext,
     records: usize,
-    denied: bool,
+    /// Refused by the owner before the guard is asked (a purpose not granted, an
+    /// expired grant): logged in the guard, not judged by it.
+    refused: bool,
 }
 
 /// The patient whose node is guarded: records per category.
@@ -337,7 +339,7 @@ fn session(
                 now_ms: t,
             },
             records,
-            denied: rng.gen_bool(0.01),
+            refused: rng.gen_bool(0.01),
         });
     }
 }
@@ -389,7 +391,7 @@ fn attack(
                     now_ms: t,
                 },
                 records: patient.answer(cat, broad),
-                denied: false,
+                refused: false,
             });
         };
     match kind {
@@ -510,11 +512,17 @@ impl RateLimit {
     }
 }
 
-fn replay(guard: &mut Guard, r: &Req) -> bool {
+/// Replays one request as the owner's node handles it; returns whether the guard
+/// flagged or denied it, or `None` when the owner refused it before asking the guard.
+fn replay(guard: &mut Guard, r: &Req) -> Option<bool> {
+    if r.refused {
+        guard.record_refused(&r.ctx);
+        return None;
+    }
     let d = guard.assess(&r.ctx);
-    let denied = d.verdict == Verdict::Deny || r.denied;
+    let denied = d.verdict == Verdict::Deny;
     guard.record_outcome(&r.ctx, if denied { 0 } else { r.records }, denied);
-    d.verdict != Verdict::Allow
+    Some(d.verdict != Verdict::Allow)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -721,6 +729,11 @@ pub fn run_guard_eval(seed: u64) -> GuardEvalReport {
         }
         let flagged = replay(&mut guard, r);
         let b = baseline.check(&r.ctx);
+        // A request the owner refused anyway is neither a false positive nor a
+        // correct allow, for the guard or the baseline.
+        let Some(flagged) = flagged else {
+            continue;
+        };
         if r.ctx.now_ms >= eval_from {
             n_normal += 1;
             fp += usize::from(flagged);
@@ -761,7 +774,7 @@ fn run_episode(
             replay(&mut g, r);
             b.check(&r.ctx);
         }
-        if replay(&mut g, a) && hit.is_none() {
+        if replay(&mut g, a) == Some(true) && hit.is_none() {
             hit = Some(i + 1);
         }
         if b.check(&a.ctx) && bhit.is_none() {

@@ -222,6 +222,21 @@ impl Browser {
             .expect("click");
     }
 
+    /// Clicks a form's submit button and waits for the next page: the old document's
+    /// root goes stale once the browser has replaced it.
+    async fn submit(&self, css: &str) {
+        let old = self.client.find(Locator::Css("html")).await.expect("page");
+        self.click(css).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while old.tag_name().await.is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "{css} did not lead to a new page"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn text(&self, css: &str) -> String {
         match self.client.find(Locator::Css(css)).await {
             Ok(e) => e.text().await.unwrap_or_default(),
@@ -277,9 +292,16 @@ impl Browser {
         self.goto(&format!("{base}/login")).await;
         self.fill("#username", user).await;
         self.fill("#password", password).await;
-        self.click("#login").await;
-        let who = self.text("#signed-in").await;
-        assert_eq!(who, user, "logged in as {user}: {}", self.source().await);
+        self.submit("#login").await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.text("#signed-in").await != user {
+            assert!(
+                Instant::now() < deadline,
+                "logged in as {user}: {}",
+                self.source().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The value of this node's session cookie in the browser.
@@ -305,7 +327,7 @@ impl Browser {
 async fn hospital_search(b: &Browser, base: &str, query: &str) -> Vec<String> {
     b.goto(&format!("{base}/hospital")).await;
     b.fill("#query", query).await;
-    b.click("#search-submit").await;
+    b.submit("#search-submit").await;
     // The fan-out may take a moment; the result page replaces the form when it is done.
     let deadline = Instant::now() + Duration::from_secs(30);
     while b.text("#summary").await.is_empty() {
@@ -366,7 +388,7 @@ async fn paper_walkthrough_in_a_browser() {
         .await
         .expect("select Hospital1");
     b.shot("register-form").await;
-    b.click("#register").await;
+    b.submit("#register").await;
     b.wait_path("/patient").await;
     assert!(b.text("#flash").await.contains("Welcome, Carol"));
     let hashes = b.texts("#conditions code.hash").await;
@@ -458,7 +480,7 @@ async fn paper_walkthrough_in_a_browser() {
     let evil = "<script>alert(1)</script>";
     b.goto(&format!("{carol}/patient")).await;
     b.fill("#condition-text", evil).await;
-    b.click("#add-condition-submit").await;
+    b.submit("#add-condition-submit").await;
     let shown = b.texts("#conditions td.condition").await;
     assert!(shown.iter().any(|t| t == evil), "shown as text: {shown:?}");
     let src = b.source().await;
@@ -500,6 +522,48 @@ async fn paper_walkthrough_in_a_browser() {
         !String::from_utf8_lossy(&page).contains("forged"),
         "nothing was stored"
     );
+
+    // 8. Carol revokes Hospital1: its searches stop reaching her records (Hospital1
+    //    learns the revocation from the ledger and stops asking; had it asked first, her
+    //    node would have refused), and she earns nothing more.
+    b.goto(&format!("{carol}/patient/consents")).await;
+    b.submit("#consents button.danger").await;
+    b.wait_path("/patient/consents").await;
+    assert!(
+        b.text("#flash").await.contains("Revoked"),
+        "{}",
+        b.source().await
+    );
+    assert!(b.text("#consents td.state").await.contains("revoked"));
+    b.shot("revoked").await;
+    b.goto(&h1).await;
+    let rows = hospital_search(&b, &h1, "diabetes").await;
+    assert!(!rows.iter().any(|r| r.contains("Carol")), "{rows:?}");
+    assert!(
+        rows.iter().any(|r| r.contains("Alice")),
+        "others still answer: {rows:?} {}",
+        b.text("main").await
+    );
+    b.shot("hospital1-after-revoke").await;
+    b.goto(&format!("{carol}/patient/access")).await;
+    let access = b.texts("#accesses tbody tr").await;
+    assert!(
+        access.len() == 2
+            || (access.len() == 3 && access[0].contains("denied") && access[0].contains("revoked")),
+        "{access:?}"
+    );
+    assert_eq!(reward_total(&b, &carol).await, "1.0");
+
+    // 9. The operator page: peers, heads and balances of the network.
+    b.goto(&format!("{h1}/operator")).await;
+    assert!(
+        b.texts("#peers tbody tr").await.len() >= 2,
+        "{}",
+        b.source().await
+    );
+    assert!(b.text("#balances").await.contains("Hospital1"));
+    assert!(b.text("#heads").await.contains("Hospital2"));
+    b.shot("operator").await;
 
     b.close().await;
     demo.stop();
@@ -563,6 +627,31 @@ async fn idle_sessions_end_and_failed_logins_are_limited() {
     );
     b.shot("session-expired").await;
     b.login(&alice, "Alice", "Alice").await;
+
+    // A FHIR bundle imported from the browser.
+    let bundle = std::fs::read_dir(shared_dir().join("data/fhir"))
+        .expect("fhir dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .and_then(|p| p.canonicalize().ok())
+        .expect("a bundle");
+    b.goto(&format!("{alice}/patient/import")).await;
+    b.client
+        .find(Locator::Css("#bundle"))
+        .await
+        .expect("file input")
+        .send_keys(&bundle.display().to_string())
+        .await
+        .expect("choose file");
+    b.submit("#import").await;
+    b.wait_path("/patient").await;
+    assert!(
+        b.text("#flash").await.contains("Imported"),
+        "{}",
+        b.source().await
+    );
+    assert!(b.texts("#conditions td.condition").await.len() > 2);
+    b.shot("fhir-imported").await;
 
     // A login form without its token is refused.
     let (code, _, _) = http_headers(

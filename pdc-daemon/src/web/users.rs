@@ -145,3 +145,74 @@ pub async fn verify(store: &Store, name: &str, password: &str) -> Result<Option<
     .unwrap_or(false);
     Ok(if ok { user } else { None })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accounts_hash_passwords_and_check_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db")).expect("store");
+        assert!(!any_blocking(&store).expect("scan"));
+        let u = create(
+            &store,
+            "Dr. Grey",
+            "correct horse battery",
+            false,
+            MIN_PASSWORD,
+        )
+        .await
+        .expect("create");
+        assert!(any_blocking(&store).expect("scan"));
+        // Only an argon2id hash is stored, never the password.
+        let raw = store
+            .get(cf::META, key("dr. grey"))
+            .await
+            .expect("get")
+            .expect("stored");
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.contains("$argon2id$"), "{text}");
+        assert!(!text.contains("correct horse"), "{text}");
+        // Names match case-insensitively; the password does not.
+        let ok = verify(&store, "DR. GREY", "correct horse battery")
+            .await
+            .expect("verify");
+        assert_eq!(ok.map(|x| x.name), Some(u.name.clone()));
+        assert!(
+            verify(&store, "Dr. Grey", "Correct horse battery")
+                .await
+                .expect("v")
+                .is_none()
+        );
+        assert!(
+            verify(&store, "nobody", "correct horse battery")
+                .await
+                .expect("v")
+                .is_none()
+        );
+        // Duplicates, weak passwords and odd names are refused with the reason.
+        let dup = create(
+            &store,
+            "dr. GREY",
+            "another long password",
+            false,
+            MIN_PASSWORD,
+        )
+        .await;
+        assert!(matches!(dup, Err(UserError::Exists(_))));
+        let weak = create(&store, "Tom", "short", false, MIN_PASSWORD).await;
+        assert!(matches!(weak, Err(UserError::WeakPassword)));
+        let odd = create(
+            &store,
+            "<b>x</b>",
+            "long enough password",
+            false,
+            MIN_PASSWORD,
+        )
+        .await;
+        assert!(matches!(odd, Err(UserError::BadName(_))));
+        assert_eq!(list(&store).await.expect("list").len(), 1);
+        store.close().await;
+    }
+}

@@ -25,6 +25,7 @@ mod pending;
 mod persist;
 mod state;
 mod types;
+mod verify;
 
 #[cfg(test)]
 mod tests;
@@ -35,8 +36,8 @@ pub use fork::ForkProof;
 pub use genesis::{DEFAULT_PRICE, Genesis};
 pub use persist::{LedgerDb, PersistError, VerifyReport};
 pub use state::{
-    AccessRecord, Balance, Grant, Head, Ingested, Ledger, LedgerConfig, MissingRange, Movement,
-    Principal, ProofIngested, ReceiptStatus, Snapshot,
+    AccessRecord, Balance, BlockVerifier, Grant, Head, Ingested, Ledger, LedgerConfig,
+    MissingRange, Movement, Principal, ProofIngested, ReceiptStatus, Snapshot,
 };
 pub use types::{
     AccessDecision, AccountId, BlockHash, MICROS_PER_CREDIT, ParseIdError, Role, format_credits,

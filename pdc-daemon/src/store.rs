@@ -37,10 +37,10 @@ pub mod cf {
 /// Key encodings. Integers are big-endian so range scans come out in order.
 pub mod keys {
     /// Chain index key: the author's 32-byte key followed by the big-endian seq.
-    pub fn chain(author: &[u8; 32], seq: u64) -> Vec<u8> {
-        let mut k = Vec::with_capacity(40);
-        k.extend_from_slice(author);
-        k.extend_from_slice(&seq.to_be_bytes());
+    pub fn chain(author: &[u8; 32], seq: u64) -> [u8; 40] {
+        let mut k = [0u8; 40];
+        k[..32].copy_from_slice(author);
+        k[32..].copy_from_slice(&seq.to_be_bytes());
         k
     }
 
@@ -82,17 +82,18 @@ impl StoreError {
     }
 }
 
-/// One key-value operation of a batch.
+/// One key-value operation of a batch; keys and values are ranges of the batch's
+/// one buffer, so adding an operation allocates nothing of its own.
 #[derive(Debug, Clone)]
 enum Op {
     Put {
         cf: &'static str,
-        key: Vec<u8>,
-        value: Vec<u8>,
+        key: std::ops::Range<usize>,
+        value: std::ops::Range<usize>,
     },
     Delete {
         cf: &'static str,
-        key: Vec<u8>,
+        key: std::ops::Range<usize>,
     },
 }
 
@@ -102,6 +103,7 @@ pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 /// Writes that must land together or not at all.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
+    data: Vec<u8>,
     ops: Vec<Op>,
 }
 
@@ -111,21 +113,29 @@ impl Batch {
         Self::default()
     }
 
+    fn push(&mut self, bytes: &[u8]) -> std::ops::Range<usize> {
+        let start = self.data.len();
+        self.data.extend_from_slice(bytes);
+        start..self.data.len()
+    }
+
     /// Adds a put.
     pub fn put(&mut self, cf: &'static str, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
-        self.ops.push(Op::Put {
-            cf,
-            key: key.into(),
-            value: value.into(),
-        });
+        self.put_bytes(cf, &key.into(), &value.into());
+    }
+
+    /// Adds a put of borrowed bytes, copied into the batch without an allocation of
+    /// their own (for hot paths that write many small keys).
+    pub fn put_bytes(&mut self, cf: &'static str, key: &[u8], value: &[u8]) {
+        let key = self.push(key);
+        let value = self.push(value);
+        self.ops.push(Op::Put { cf, key, value });
     }
 
     /// Adds a delete.
     pub fn delete(&mut self, cf: &'static str, key: impl Into<Vec<u8>>) {
-        self.ops.push(Op::Delete {
-            cf,
-            key: key.into(),
-        });
+        let key = self.push(&key.into());
+        self.ops.push(Op::Delete { cf, key });
     }
 
     /// Number of operations.
@@ -387,22 +397,27 @@ fn writer_loop(db: Arc<DB>, mut rx: mpsc::Receiver<WriteJob>) {
 }
 
 fn write_group(db: &DB, group: &[WriteJob], wo: &WriteOptions) -> Result<(), StoreError> {
+    // Column family handles looked up once per group, not once per operation.
+    let mut handles: Vec<(&'static str, &rocksdb::ColumnFamily)> = Vec::new();
+    let mut handle = |cf: &'static str| -> Result<&rocksdb::ColumnFamily, StoreError> {
+        if let Some((_, h)) = handles.iter().find(|(name, _)| *name == cf) {
+            return Ok(*h);
+        }
+        let h = db
+            .cf_handle(cf)
+            .ok_or_else(|| StoreError::Db(format!("missing column family {cf}")))?;
+        handles.push((cf, h));
+        Ok(h)
+    };
     let mut wb = WriteBatch::default();
     for job in group {
+        let data = &job.batch.data;
         for op in &job.batch.ops {
             match op {
                 Op::Put { cf, key, value } => {
-                    let h = db
-                        .cf_handle(cf)
-                        .ok_or_else(|| StoreError::Db(format!("missing column family {cf}")))?;
-                    wb.put_cf(&h, key, value);
+                    wb.put_cf(handle(cf)?, &data[key.clone()], &data[value.clone()]);
                 }
-                Op::Delete { cf, key } => {
-                    let h = db
-                        .cf_handle(cf)
-                        .ok_or_else(|| StoreError::Db(format!("missing column family {cf}")))?;
-                    wb.delete_cf(&h, key);
-                }
+                Op::Delete { cf, key } => wb.delete_cf(handle(cf)?, &data[key.clone()]),
             }
         }
     }

@@ -8,11 +8,17 @@
 use pdc_proto::Message;
 use pdc_proto::ledger::ForkProof as ForkProofMsg;
 
-use super::{BlockHash, ForkProof, Genesis, Ledger, LedgerConfig, LedgerError};
+use super::{
+    AccountId, BlockHash, ForkProof, Genesis, Ingested, Ledger, LedgerConfig, LedgerError,
+};
 use crate::store::{Batch, Store, StoreError, cf, keys};
 
 /// Prefix of the apply-order index in the `meta` column family.
 const APPLIED: &[u8] = b"ledger/applied/";
+
+/// Blocks replayed per batch signature check on start-up. Larger batches verify a
+/// little faster per signature; this many stays a small fraction of a second each.
+const RELOAD_CHUNK: usize = 1024;
 
 /// Errors loading or persisting the ledger.
 #[derive(Debug, thiserror::Error)]
@@ -81,27 +87,26 @@ impl LedgerDb {
         }
         let order = self.store.scan_blocking(cf::META, APPLIED)?;
         let mut next = 0;
-        for (k, hash) in &order {
-            next = order_of(k).map_or(next, |n| n + 1);
-            let bytes = self.store.get_blocking(cf::BLOCKS, hash)?.ok_or_else(|| {
-                PersistError::Index(format!(
-                    "apply log names block {} which is not stored",
-                    hex::encode(hash)
-                ))
-            })?;
-            let what = || format!("block {}", hex::encode(hash));
-            let block = ledger
-                .decode(&bytes)
-                .map_err(|source| PersistError::Corrupt {
-                    what: what(),
+        // Replayed in chunks so signatures are batch-verified, as for a sync range.
+        for chunk in order.chunks(RELOAD_CHUNK) {
+            let mut bytes = Vec::with_capacity(chunk.len());
+            for (k, hash) in chunk {
+                next = order_of(k).map_or(next, |n| n + 1);
+                bytes.push(self.store.get_blocking(cf::BLOCKS, hash)?.ok_or_else(|| {
+                    PersistError::Index(format!(
+                        "apply log names block {} which is not stored",
+                        hex::encode(hash)
+                    ))
+                })?);
+            }
+            let decoded = ledger.decode_batch(bytes);
+            for ((_, hash), result) in chunk.iter().zip(ledger.ingest_batch(decoded, now_ms)) {
+                let Err(source) = result else { continue };
+                return Err(PersistError::Corrupt {
+                    what: format!("block {}", hex::encode(hash)),
                     source,
-                })?;
-            ledger
-                .ingest(block, now_ms)
-                .map_err(|source| PersistError::Corrupt {
-                    what: what(),
-                    source,
-                })?;
+                });
+            }
         }
         Ok((ledger, next))
     }
@@ -114,33 +119,72 @@ impl LedgerDb {
         proof: Option<&ForkProof>,
         next_order: &mut u64,
     ) -> Batch {
+        let authors = proof.map(ForkProof::author);
+        Self::writes(ledger, stored.iter(), authors, next_order)
+    }
+
+    /// The durable writes for everything one [`Ledger::ingest_batch`] stored, as one
+    /// batch: every stored block in order, each touched author's head once, and the
+    /// current fork proof of every author it found forking.
+    pub fn batch_for(
+        ledger: &Ledger,
+        results: &[Result<Ingested, LedgerError>],
+        next_order: &mut u64,
+    ) -> Batch {
+        let stored = results.iter().flat_map(|r| match r {
+            Ok(Ingested::Applied { stored } | Ingested::Fork { stored, .. }) => stored.as_slice(),
+            _ => &[],
+        });
+        let forked = results.iter().filter_map(|r| match r {
+            Ok(Ingested::Fork { proof, .. }) => Some(proof.author()),
+            _ => None,
+        });
+        Self::writes(ledger, stored, forked, next_order)
+    }
+
+    fn writes<'a>(
+        ledger: &Ledger,
+        stored: impl Iterator<Item = &'a BlockHash>,
+        forked: impl IntoIterator<Item = AccountId>,
+        next_order: &mut u64,
+    ) -> Batch {
         let mut b = Batch::new();
+        // Authors whose head moved, each written once: a sync range is mostly one
+        // author's chain, and a head put per block would be hundreds of dead writes.
+        let mut authors: Vec<AccountId> = Vec::new();
         for h in stored {
             let Some(block) = ledger.block(h) else {
                 continue;
             };
-            b.put(cf::BLOCKS, h.as_bytes().to_vec(), block.bytes().to_vec());
-            b.put(
-                cf::CHAIN,
-                keys::chain(block.author().as_bytes(), block.seq()),
-                h.as_bytes().to_vec(),
-            );
-            let mut k = APPLIED.to_vec();
-            k.extend_from_slice(&next_order.to_be_bytes());
-            b.put(cf::META, k, h.as_bytes().to_vec());
+            let author = block.author();
+            // Keys built on the stack: the batch copies them into its one buffer.
+            let chain = keys::chain(author.as_bytes(), block.seq());
+            let mut applied = [0u8; APPLIED.len() + 8];
+            applied[..APPLIED.len()].copy_from_slice(APPLIED);
+            applied[APPLIED.len()..].copy_from_slice(&next_order.to_be_bytes());
+            b.put_bytes(cf::BLOCKS, h.as_bytes(), block.bytes());
+            b.put_bytes(cf::CHAIN, &chain, h.as_bytes());
+            b.put_bytes(cf::META, &applied, h.as_bytes());
             *next_order += 1;
-            if let Some(head) = ledger.head(&block.author()) {
-                let mut v = head.seq.to_be_bytes().to_vec();
-                v.extend_from_slice(head.hash.as_bytes());
-                b.put(cf::HEADS, block.author().as_bytes().to_vec(), v);
+            if authors.last() != Some(&author) && !authors.contains(&author) {
+                authors.push(author);
             }
         }
-        if let Some(p) = proof {
-            b.put(
-                cf::FORKS,
-                p.author().as_bytes().to_vec(),
-                p.to_msg().encode_to_vec(),
-            );
+        for author in &authors {
+            if let Some(head) = ledger.head(author) {
+                let mut v = [0u8; 40];
+                v[..8].copy_from_slice(&head.seq.to_be_bytes());
+                v[8..].copy_from_slice(head.hash.as_bytes());
+                b.put_bytes(cf::HEADS, author.as_bytes(), &v);
+            }
+        }
+        let mut forked: Vec<AccountId> = forked.into_iter().collect();
+        forked.sort();
+        forked.dedup();
+        for author in forked {
+            if let Some(p) = ledger.fork_proof(&author) {
+                b.put_bytes(cf::FORKS, author.as_bytes(), &p.to_msg().encode_to_vec());
+            }
         }
         b
     }

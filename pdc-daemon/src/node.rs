@@ -1,6 +1,7 @@
 //! Wires a node together: identity, store, records, consents, and the API server, with
 //! a designed shutdown.
 
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,8 +11,8 @@ use crate::config::{CONFIG_FILE, Config, ConfigError, Role};
 use crate::guard::{Clock, Guard, GuardConfig, GuardDecision, RequestContext};
 use crate::identity::{IdentityError, NodeIdentity, write_secret_file};
 use crate::ledger::{
-    AccountId, Genesis, Ingested, Kind, Ledger, LedgerConfig, LedgerDb, LedgerError, PersistError,
-    Register, VerifiedBlock,
+    AccountId, BlockHash, Genesis, Head, Ingested, Kind, Ledger, LedgerConfig, LedgerDb,
+    LedgerError, PersistError, Register, VerifiedBlock,
 };
 use crate::records::{RecordStore, now_ms};
 use crate::store::{Batch, Store, StoreError, cf};
@@ -119,6 +120,66 @@ pub struct LedgerState {
     pub ledger: Ledger,
     /// Next index of the apply-order log.
     pub next_order: u64,
+    /// Blocks applied in memory whose write is not yet durable. They are never served
+    /// to peers: a node that crashed before the write would have forgotten a block it
+    /// handed out, and for its own chain that is a fork of itself. A block whose write
+    /// failed stays here, so it is never served at all.
+    pub not_durable: HashSet<BlockHash>,
+}
+
+impl LedgerState {
+    /// Heads of every chain as far as its blocks are durable: what peers are told.
+    pub fn durable_heads(&self) -> BTreeMap<AccountId, Head> {
+        let mut heads = self.ledger.heads();
+        if self.not_durable.is_empty() {
+            return heads;
+        }
+        heads.retain(|_, head| {
+            // Writes are queued in apply order, so the durable part of a chain is a
+            // prefix: step back to it.
+            while self.not_durable.contains(&head.hash) {
+                match self.ledger.block(&head.hash) {
+                    Some(b) if b.seq() > 1 => {
+                        *head = Head {
+                            seq: b.seq() - 1,
+                            hash: b.prev(),
+                        };
+                    }
+                    _ => return false,
+                }
+            }
+            true
+        });
+        heads
+    }
+
+    /// Stored blocks of `author` from `from_seq` (at most `limit`, see
+    /// [`Ledger::blocks_range`]), ending before the first one not yet durable.
+    pub fn durable_range(
+        &self,
+        author: &AccountId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Vec<&VerifiedBlock> {
+        self.ledger
+            .blocks_range(author, from_seq, limit)
+            .into_iter()
+            .take_while(|b| !self.not_durable.contains(&b.hash()))
+            .collect()
+    }
+}
+
+/// Hashes of every block `results` reports stored.
+fn stored_by(results: &[Result<Ingested, LedgerError>]) -> Vec<BlockHash> {
+    results
+        .iter()
+        .filter_map(|r| match r {
+            Ok(Ingested::Applied { stored } | Ingested::Fork { stored, .. }) => Some(stored),
+            _ => None,
+        })
+        .flatten()
+        .copied()
+        .collect()
 }
 
 impl std::fmt::Debug for Ledger {
@@ -178,7 +239,11 @@ impl Node {
             started: Instant::now(),
             genesis,
             account,
-            ledger: std::sync::Mutex::new(LedgerState { ledger, next_order }),
+            ledger: std::sync::Mutex::new(LedgerState {
+                ledger,
+                next_order,
+                not_durable: HashSet::new(),
+            }),
             ledger_write: tokio::sync::Mutex::new(()),
             ledger_db,
             guard: std::sync::Mutex::new(guard),
@@ -291,11 +356,9 @@ impl Node {
     /// a sent block that the node itself forgot (which would make it fork itself).
     pub async fn append(&self, body: Kind) -> Result<VerifiedBlock, NodeError> {
         let order = self.ledger_write.lock().await;
-        let (block, batch) = {
-            let mut st = self
-                .ledger
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (block, batch, stored) = {
+            let mut guard = self.lock_ledger();
+            let st = &mut *guard;
             let now = now_ms();
             let block = st
                 .ledger
@@ -310,14 +373,16 @@ impl Node {
                     .into());
                 }
             };
-            let LedgerState { ledger, next_order } = &mut *st;
-            (block, LedgerDb::batch(ledger, &stored, None, next_order))
+            let batch = LedgerDb::batch(&st.ledger, &stored, None, &mut st.next_order);
+            st.not_durable.extend(stored.iter().copied());
+            (block, batch, stored)
         };
         // Queue in apply order under the lock, then wait for the sync without it, so
         // concurrent appends share one fsync while reaching the disk in order.
         let durable = self.ledger_db.enqueue(batch).await?;
         drop(order);
         durable.wait().await?;
+        self.mark_durable(&stored);
         // Durable first, then gossip. No peers yet is fine: anti-entropy delivers it.
         if let Some(net) = self.net.get() {
             let msg = pdc_proto::wire::Gossip {
@@ -341,47 +406,117 @@ impl Node {
         &self,
         msg: &pdc_proto::ledger::ForkProof,
     ) -> Result<bool, NodeError> {
-        let _order = self.ledger_write.lock().await;
-        let (news, batch) = {
-            let mut st = self
-                .ledger
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let r = st.ledger.ingest_fork_proof(msg)?;
-            let LedgerState { ledger, next_order } = &mut *st;
-            (
-                r.news,
-                LedgerDb::batch(ledger, &r.stored, Some(&r.proof), next_order),
-            )
-        };
-        self.ledger_db.commit(batch).await?;
-        Ok(news)
-    }
-
-    /// Ingests a block from elsewhere (gossip or sync) and persists whatever it stored.
-    pub async fn ingest_remote(&self, bytes: &[u8]) -> Result<Ingested, NodeError> {
         let order = self.ledger_write.lock().await;
-        let (result, batch) = {
-            let mut st = self
-                .ledger
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let block = st.ledger.decode(bytes)?;
-            let result = st.ledger.ingest(block, now_ms())?;
-            let LedgerState { ledger, next_order } = &mut *st;
-            let batch = match &result {
-                Ingested::Applied { stored } => LedgerDb::batch(ledger, stored, None, next_order),
-                Ingested::Fork { proof, stored } => {
-                    LedgerDb::batch(ledger, stored, Some(proof), next_order)
-                }
-                Ingested::Duplicate | Ingested::Pending { .. } => crate::store::Batch::new(),
-            };
-            (result, batch)
+        let (news, batch, stored) = {
+            let mut guard = self.lock_ledger();
+            let st = &mut *guard;
+            let r = st.ledger.ingest_fork_proof(msg)?;
+            let batch = LedgerDb::batch(&st.ledger, &r.stored, Some(&r.proof), &mut st.next_order);
+            st.not_durable.extend(r.stored.iter().copied());
+            (r.news, batch, r.stored)
         };
         let durable = self.ledger_db.enqueue(batch).await?;
         drop(order);
         durable.wait().await?;
-        Ok(result)
+        self.mark_durable(&stored);
+        Ok(news)
+    }
+
+    /// Ingests a block from elsewhere (gossip or sync) and persists whatever it stored;
+    /// returns once that is durable.
+    pub async fn ingest_remote(&self, bytes: &[u8]) -> Result<Ingested, NodeError> {
+        // The signature check needs no chain state: done before taking any lock, so
+        // concurrent gossip ingests verify in parallel and queue only to apply.
+        let block = self.with_ledger(Ledger::verifier).decode(bytes)?;
+        let mut results = self.ingest_verified_batch(vec![Ok(block)]).await?;
+        Ok(results.pop().unwrap_or(Ok(Ingested::Duplicate))?)
+    }
+
+    /// Ingests many blocks from elsewhere (a sync range, in chain order) as one:
+    /// signatures checked with one batch verification, every chain rule applied in
+    /// order, and everything stored written in one durable batch (one fsync) before
+    /// this returns and before any of it is served to peers.
+    ///
+    /// `result[i]` is what [`Node::ingest_remote`] would have said about `blocks[i]`
+    /// had they been ingested one by one in this order: an invalid block is refused
+    /// with its own error and does not stop the others. `Err` means the write failed.
+    pub async fn ingest_remote_batch(
+        &self,
+        blocks: Vec<Vec<u8>>,
+    ) -> Result<Vec<Result<Ingested, LedgerError>>, NodeError> {
+        let decoded = self.verify_remote_batch(blocks).await?;
+        self.ingest_verified_batch(decoded).await
+    }
+
+    /// The first half of [`Node::ingest_remote_batch`]: decodes and verifies the
+    /// blocks (on the blocking pool: a sync range is milliseconds of signature
+    /// checking). It reads no chain state, so a caller can verify the next range while
+    /// the previous one is still being written, and keep the core busy during fsyncs.
+    pub async fn verify_remote_batch(
+        &self,
+        blocks: Vec<Vec<u8>>,
+    ) -> Result<Vec<Result<VerifiedBlock, LedgerError>>, NodeError> {
+        if blocks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let verifier = self.with_ledger(Ledger::verifier);
+        tokio::task::spawn_blocking(move || verifier.decode_batch(blocks))
+            .await
+            .map_err(|e| NodeError::Io {
+                path: PathBuf::from("ledger"),
+                source: std::io::Error::other(e),
+            })
+    }
+
+    /// The second half of [`Node::ingest_remote_batch`]: applies blocks verified by
+    /// [`Node::verify_remote_batch`] in order and returns once what they stored is
+    /// durable.
+    pub async fn ingest_verified_batch(
+        &self,
+        decoded: Vec<Result<VerifiedBlock, LedgerError>>,
+    ) -> Result<Vec<Result<Ingested, LedgerError>>, NodeError> {
+        if decoded.is_empty() {
+            return Ok(Vec::new());
+        }
+        let order = self.ledger_write.lock().await;
+        let (results, batch, stored) = {
+            let mut guard = self.lock_ledger();
+            let st = &mut *guard;
+            let results = st.ledger.ingest_batch(decoded, now_ms());
+            let batch = LedgerDb::batch_for(&st.ledger, &results, &mut st.next_order);
+            let stored = stored_by(&results);
+            st.not_durable.extend(stored.iter().copied());
+            (results, batch, stored)
+        };
+        // Queue in apply order under the lock, wait for the sync without it.
+        let durable = self.ledger_db.enqueue(batch).await?;
+        drop(order);
+        durable.wait().await?;
+        self.mark_durable(&stored);
+        Ok(results)
+    }
+
+    fn lock_ledger(&self) -> std::sync::MutexGuard<'_, LedgerState> {
+        self.ledger
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Lets peers see blocks whose write is now durable.
+    fn mark_durable(&self, stored: &[BlockHash]) {
+        if stored.is_empty() {
+            return;
+        }
+        let mut st = self.lock_ledger();
+        for h in stored {
+            st.not_durable.remove(h);
+        }
+    }
+
+    /// Runs `f` on the ledger state under its lock, including what is not yet durable
+    /// (for answering peers). Keep `f` short: it blocks other readers.
+    pub fn with_ledger_state<T>(&self, f: impl FnOnce(&LedgerState) -> T) -> T {
+        f(&self.lock_ledger())
     }
 }
 

@@ -130,3 +130,121 @@ async fn reload_gives_the_same_state_and_damage_is_reported() {
         .expect_err("refuses to load damaged ledger");
     assert!(err.to_string().contains("pdc ledger verify"), "{err}");
 }
+
+/// Copies a directory tree as it is at this instant (a crash image of a live database).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_batch_ingest_is_on_disk_when_it_returns() {
+    use pdc_daemon::config::{Config, Role};
+    use pdc_daemon::ledger::{LedgerError, VerifiedBlock};
+    use pdc_daemon::node::{DB_DIR, Node, init};
+
+    let (h, p) = (key(1), key(2));
+    let dir = tempfile::tempdir().expect("tmp");
+    init(dir.path(), Role::Patient, "N").expect("init");
+    let genesis_text = format!(
+        "network_id = \"test-net\"\ndefault_price = 500000\n[[balances]]\naccount = \"{}\"\namount = 10000000\n",
+        acct(&h)
+    );
+    std::fs::write(dir.path().join("genesis.toml"), &genesis_text).expect("genesis");
+    let mut cfg = Config::load(&dir.path().join("config.toml")).expect("config");
+    cfg.genesis = Some("genesis.toml".into());
+    let node = Node::open(cfg.clone()).await.expect("open");
+
+    // A history by two other accounts, built elsewhere.
+    let mut elsewhere = Ledger::new(node.genesis.clone(), LedgerConfig::default());
+    let mut blocks: Vec<VerifiedBlock> = Vec::new();
+    let mut sign = |l: &mut Ledger, k: &SigningKey, body: Kind| {
+        let b = l
+            .prepare(&acct(k), body, NOW)
+            .expect("prepare")
+            .sign(k)
+            .expect("sign");
+        l.ingest(b.clone(), NOW).expect("ingest");
+        blocks.push(b.clone());
+        b
+    };
+    let reg = |role: &str| {
+        Kind::Register(Register {
+            role: role.into(),
+            display_name: role.into(),
+            listen_addrs: vec![],
+        })
+    };
+    sign(&mut elsewhere, &h, reg("hospital"));
+    sign(&mut elsewhere, &p, reg("patient"));
+    for _ in 0..20 {
+        let s = sign(
+            &mut elsewhere,
+            &h,
+            Kind::Send(Send {
+                to: acct(&p).0.to_vec(),
+                amount: 1_000,
+                access_ref: vec![],
+            }),
+        );
+        sign(
+            &mut elsewhere,
+            &p,
+            Kind::Receive(Receive {
+                send_hash: s.hash().0.to_vec(),
+                sender: acct(&h).0.to_vec(),
+                send_seq: s.seq(),
+            }),
+        );
+    }
+    let mut bytes: Vec<Vec<u8>> = blocks.iter().map(|b| b.bytes().to_vec()).collect();
+    // A forged copy of one block in the middle: refused alone, the rest still stored.
+    let mut forged = blocks[10].to_signed().expect("signed");
+    forged.signature[0] ^= 1;
+    bytes.insert(11, pdc_proto::Message::encode_to_vec(&forged));
+
+    let results = node.ingest_remote_batch(bytes).await.expect("durable");
+    assert_eq!(results.len(), blocks.len() + 1);
+    assert_eq!(
+        results[11],
+        Err(LedgerError::BadSignature {
+            author: blocks[10].author()
+        })
+    );
+    assert!(
+        results
+            .iter()
+            .enumerate()
+            .all(|(i, r)| i == 11 || matches!(r, Ok(Ingested::Applied { .. })))
+    );
+
+    // The database files as they are now, with the node still running: what a crash
+    // at this instant would leave behind. Everything the call stored is in them.
+    let image = tempfile::tempdir().expect("tmp");
+    copy_dir(&dir.path().join(DB_DIR), image.path());
+    let store = Store::open(image.path()).expect("open image");
+    let (reloaded, _) = LedgerDb::new(store.clone())
+        .load(node.genesis.clone(), LedgerConfig::default(), NOW)
+        .expect("load image");
+    for b in &blocks {
+        assert!(
+            reloaded.block(&b.hash()).is_some(),
+            "block {} on disk",
+            b.seq()
+        );
+    }
+    assert_eq!(
+        reloaded.snapshot(NOW),
+        node.with_ledger(|l| l.snapshot(NOW)),
+        "the crash image folds to the live state"
+    );
+    store.close().await;
+}

@@ -13,7 +13,7 @@ use pdc_proto::wire::{
 use tokio::sync::mpsc;
 
 use crate::access::DataTransport;
-use crate::ledger::{AccountId, Ingested};
+use crate::ledger::{AccountId, Ingested, LedgerError, VerifiedBlock};
 use crate::net::{Acceptance, Multiaddr, NetClient, NetConfig, NetEvent, PeerId, account_of};
 use crate::node::{Node, NodeError};
 
@@ -200,9 +200,11 @@ async fn after_stored(node: &Arc<Node>, stored: &[crate::ledger::BlockHash]) {
     }
 }
 
+/// Our heads as far as they are durable: a peer never learns of a block this node
+/// could still lose in a crash.
 fn our_heads(node: &Node) -> Vec<Head> {
-    node.with_ledger(|l| {
-        l.heads()
+    node.with_ledger_state(|st| {
+        st.durable_heads()
             .iter()
             .map(|(a, h)| Head {
                 author: a.0.to_vec(),
@@ -220,8 +222,8 @@ fn answer_sync(node: &Node, req: SyncRequest) -> SyncResponse {
         }),
         Some(sync_request::Kind::Range(r)) => match <[u8; 32]>::try_from(r.author.as_slice()) {
             Ok(a) => {
-                let blocks = node.with_ledger(|l| {
-                    l.blocks_range(
+                let blocks = node.with_ledger_state(|st| {
+                    st.durable_range(
                         &AccountId(a),
                         r.from_seq.max(1),
                         r.limit.min(MAX_RANGE) as usize,
@@ -308,6 +310,10 @@ pub async fn anti_entropy(node: &Arc<Node>, client: &NetClient, peer: PeerId) {
     }
 }
 
+/// Pulls `author`'s chain from `peer` range by range. Each range is ingested as one
+/// batch (signatures batch-verified, one durable write), and the write of one range
+/// overlaps the request and signature check of the next, so neither the network round
+/// trip nor the fsync leaves the core idle.
 async fn pull_chain(
     node: &Arc<Node>,
     client: &NetClient,
@@ -315,44 +321,115 @@ async fn pull_chain(
     author: AccountId,
     mut from: u64,
 ) {
+    let mut to_write: Option<Vec<Result<VerifiedBlock, LedgerError>>> = None;
     loop {
-        let req = SyncRequest {
-            kind: Some(sync_request::Kind::Range(RangeRequest {
-                author: author.0.to_vec(),
-                from_seq: from,
-                limit: MAX_RANGE,
-            })),
-        };
-        let Ok(SyncResponse {
-            kind: Some(sync_response::Kind::Range(r)),
-        }) = client.sync_request(peer, req).await
-        else {
+        let write = to_write.take();
+        let (fetched, written) =
+            tokio::join!(fetch_range(node, client, peer, author, from), async {
+                match write {
+                    Some(decoded) => Some(node.ingest_verified_batch(decoded).await),
+                    None => None,
+                }
+            });
+        if let Some(results) = written
+            && !settle(node, client, peer, results).await
+        {
             return;
-        };
-        let n = r.blocks.len();
-        for b in r.blocks {
-            match node.ingest_remote(&b.encode_to_vec()).await {
-                Ok(Ingested::Applied { stored }) => after_stored(node, &stored).await,
-                Ok(Ingested::Fork { proof, stored }) => {
-                    after_stored(node, &stored).await;
-                    let msg = Gossip {
-                        kind: Some(gossip::Kind::ForkProof(proof.to_msg())),
-                    };
-                    let _ = client.publish(msg.encode_to_vec()).await;
-                    return;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::info!(%peer, "sync: refused a block: {e}");
-                    return;
-                }
-            }
         }
-        if n < MAX_RANGE as usize {
+        let Some((decoded, n)) = fetched else {
             return;
+        };
+        to_write = Some(decoded);
+        if n < MAX_RANGE as usize {
+            break;
         }
         from += n as u64;
     }
+    if let Some(decoded) = to_write {
+        let results = node.ingest_verified_batch(decoded).await;
+        settle(node, client, peer, results).await;
+    }
+}
+
+/// Requests one range of `author`'s chain from `peer` and checks its blocks'
+/// signatures; returns them with the number of blocks the peer sent.
+async fn fetch_range(
+    node: &Arc<Node>,
+    client: &NetClient,
+    peer: PeerId,
+    author: AccountId,
+    from: u64,
+) -> Option<(Vec<Result<VerifiedBlock, LedgerError>>, usize)> {
+    let req = SyncRequest {
+        kind: Some(sync_request::Kind::Range(RangeRequest {
+            author: author.0.to_vec(),
+            from_seq: from,
+            limit: MAX_RANGE,
+        })),
+    };
+    let Ok(SyncResponse {
+        kind: Some(sync_response::Kind::Range(r)),
+    }) = client.sync_request(peer, req).await
+    else {
+        return None;
+    };
+    let n = r.blocks.len();
+    let bytes = r.blocks.iter().map(Message::encode_to_vec).collect();
+    match node.verify_remote_batch(bytes).await {
+        Ok(decoded) => Some((decoded, n)),
+        Err(e) => {
+            tracing::warn!(%peer, "sync: could not check a range: {e}");
+            None
+        }
+    }
+}
+
+/// Acts on what storing one range did: claims payments, gossips fork proofs. Returns
+/// whether to keep pulling from `peer` (not after a fork, an invalid block or a failed
+/// write).
+async fn settle(
+    node: &Arc<Node>,
+    client: &NetClient,
+    peer: PeerId,
+    results: Result<Vec<Result<Ingested, LedgerError>>, NodeError>,
+) -> bool {
+    let results = match results {
+        Ok(results) => results,
+        Err(e) => {
+            tracing::warn!(%peer, "sync: could not store a range: {e}");
+            return false;
+        }
+    };
+    let mut stored = Vec::new();
+    let mut proofs = Vec::new();
+    let mut go_on = true;
+    for result in results {
+        match result {
+            Ok(Ingested::Applied { stored: s }) => stored.extend(s),
+            Ok(Ingested::Fork { proof, stored: s }) => {
+                stored.extend(s);
+                if !proofs.contains(&proof) {
+                    proofs.push(proof);
+                }
+                go_on = false;
+            }
+            Ok(Ingested::Duplicate | Ingested::Pending { .. }) => {}
+            Err(e) => {
+                // The rest of the range was still checked, and stored if valid; a peer
+                // that serves invalid blocks is not asked for more.
+                tracing::info!(%peer, "sync: refused a block: {e}");
+                go_on = false;
+            }
+        }
+    }
+    after_stored(node, &stored).await;
+    for proof in proofs {
+        let msg = Gossip {
+            kind: Some(gossip::Kind::ForkProof(proof.to_msg())),
+        };
+        let _ = client.publish(msg.encode_to_vec()).await;
+    }
+    go_on
 }
 
 /// Requests over libp2p: the patient's PeerId is derived from its account key.

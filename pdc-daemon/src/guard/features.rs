@@ -64,6 +64,9 @@ pub(super) const FLOORS: Features = [
 /// breadth does not depend on how fast the requests come.
 pub(super) const LAST_N: usize = 10;
 
+/// Most recent requests the pace looks through for its last four distinct ones.
+const PACE_SCAN: usize = 32;
+
 /// Pseudo-count of undenied requests added to the denied share.
 const DENIED_PRIOR: u32 = 3;
 
@@ -335,15 +338,24 @@ pub(super) fn compute(actor: &Party, cx: &Context<'_>, cfg: &GuardConfig) -> Fea
     // a session) does not hide a burst, and one quick refinement does not make one.
     // With a single gap there is no median yet: a party's second request right
     // after its first is a refinement as often as the start of a burst, and the
-    // third request decides.
-    let mut gaps: Vec<u64> = actor
-        .events
-        .iter()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
+    // third request decides. A request repeating the query just before it (a
+    // retry, a reload, a double click) fetches nothing new, so the pace runs from
+    // the first of such a repeat; the request counts and hard limits still see
+    // every one.
+    let mut starts: Vec<u64> = Vec::with_capacity(5);
+    let mut newer_q = None;
+    for e in actor.events.iter().rev().take(PACE_SCAN) {
+        if newer_q == Some(e.q) {
+            starts.pop();
+        } else if starts.len() == 4 {
+            break;
+        }
+        starts.push(e.t);
+        newer_q = Some(e.q);
+    }
+    let mut gaps: Vec<u64> = starts
         .windows(2)
-        .map(|w| w[0].t.saturating_sub(w[1].t))
+        .map(|w| w[0].saturating_sub(w[1]))
         .collect();
     gaps.sort_unstable();
     let pace = match gaps.len() {

@@ -399,3 +399,38 @@ fn refused_requests_count_towards_the_hard_limits() {
         d.reasons
     );
 }
+
+#[test]
+fn repeating_the_same_search_is_not_a_burst() {
+    // A clinician reloading or retrying one search fetches nothing new; a
+    // script walking through queries as fast does.
+    let mut g = Guard::new(GuardConfig::default()).unwrap();
+    let t = T0 + 10 * HOUR;
+    for i in 0..4u64 {
+        let c = ctx(
+            "h1",
+            Some("dr.ada"),
+            Some("E08-E13"),
+            "diabetes",
+            t + i * 1_100,
+        );
+        let d = g.assess(&c);
+        g.record_outcome(&c, 1, false);
+        assert_ne!(
+            d.verdict,
+            Verdict::Deny,
+            "repeat {}: {}",
+            i + 1,
+            d.summary()
+        );
+    }
+    let mut last = None;
+    for i in 0..3u64 {
+        let q = format!("diabetes variant {i}");
+        let c = ctx("h2", Some("dr.bob"), Some("E08-E13"), &q, t + i * 1_100);
+        last = Some(g.assess(&c));
+        g.record_outcome(&c, 1, false);
+    }
+    let d = last.unwrap();
+    assert_ne!(d.verdict, Verdict::Allow, "{}", d.summary());
+}

@@ -211,7 +211,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::GuardEval { seed } => {
-            print!("{}", pdc_daemon::guard::run_guard_eval(seed));
+            println!("{}", pdc_daemon::guard::run_guard_eval(seed));
             Ok(())
         }
     }

@@ -653,6 +653,25 @@ async fn idle_sessions_end_and_failed_logins_are_limited() {
     assert!(b.texts("#conditions td.condition").await.len() > 2);
     b.shot("fhir-imported").await;
 
+    // Deny by default: no page and no form of the portal without a session.
+    for (method, path) in [
+        ("GET", "/patient"),
+        ("GET", "/patient/access"),
+        ("GET", "/operator"),
+        ("POST", "/patient/conditions"),
+        ("POST", "/patient/consents"),
+    ] {
+        let (code, head, _) = http_headers(
+            &alice,
+            method,
+            path,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"text=x",
+        );
+        assert_eq!(code, 303, "{method} {path}: {head}");
+        assert!(head.contains("location: /login"), "{method} {path}: {head}");
+    }
+
     // A login form without its token is refused.
     let (code, _, _) = http_headers(
         &alice,

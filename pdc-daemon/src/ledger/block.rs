@@ -16,7 +16,13 @@ const MAX_GRANT_ID: usize = 64;
 /// It keeps the exact bytes it was made from (the `SignedBlock` encoding): they are
 /// what is hashed, stored and forwarded, so no node ever re-encodes a block.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VerifiedBlock {
+pub struct VerifiedBlock(Box<BlockData>);
+
+/// A verified block's parts, boxed: a decoded block is several hundred bytes, and a
+/// block is moved from decoding through validation into the ledger's maps (whose
+/// growth moves it again), so moving a pointer instead saves a copy at every step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct BlockData {
     bytes: Vec<u8>,
     header: UnsignedBlock,
     kind: Kind,
@@ -331,14 +337,14 @@ impl VerifiedBlock {
             .and_then(|b| b.kind)
             .ok_or_else(|| malformed("block has no body"))?;
         check_body(&kind)?;
-        Ok(Self {
+        Ok(Self(Box::new(BlockData {
             hash: BlockHash::of(&bytes),
             bytes,
             header,
             kind,
             author,
             prev,
-        })
+        })))
     }
 
     /// Like [`VerifiedBlock::from_bytes`] for a block that arrived already decoded
@@ -355,53 +361,53 @@ impl VerifiedBlock {
 
     /// The exact `SignedBlock` encoding: what is hashed, stored and forwarded.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.0.bytes
     }
 
     /// The block as a `SignedBlock` message, for embedding in other messages.
     pub fn to_signed(&self) -> Result<SignedBlock, LedgerError> {
-        SignedBlock::decode(self.bytes.as_slice()).map_err(|e| malformed(e.to_string()))
+        SignedBlock::decode(self.0.bytes.as_slice()).map_err(|e| malformed(e.to_string()))
     }
 
     /// blake3 of [`VerifiedBlock::bytes`].
     pub fn hash(&self) -> BlockHash {
-        self.hash
+        self.0.hash
     }
 
     /// The signing account.
     pub fn author(&self) -> AccountId {
-        self.author
+        self.0.author
     }
 
     /// Position in the author's chain, from 1.
     pub fn seq(&self) -> u64 {
-        self.header.seq
+        self.0.header.seq
     }
 
     /// Hash of the author's previous block (zero for seq 1).
     pub fn prev(&self) -> BlockHash {
-        self.prev
+        self.0.prev
     }
 
     /// The author's clock when signing; informative only.
     pub fn timestamp_ms(&self) -> u64 {
-        self.header.timestamp_ms
+        self.0.header.timestamp_ms
     }
 
     /// The author's balance after this block, as the author claims it.
     pub fn balance_after(&self) -> i64 {
-        self.header.balance_after
+        self.0.header.balance_after
     }
 
     /// What the block says.
     pub fn kind(&self) -> &Kind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The decoded `UnsignedBlock` without its body, which is moved into
     /// [`VerifiedBlock::kind`] so that it is never absent there.
     pub fn header(&self) -> &UnsignedBlock {
-        &self.header
+        &self.0.header
     }
 }
 

@@ -63,6 +63,10 @@ impl Pending {
     }
 
     pub(crate) fn need_of(&self, hash: &BlockHash) -> Option<Need> {
+        // Usually nothing is pending: skip hashing the key.
+        if self.entries.is_empty() {
+            return None;
+        }
         self.by_hash
             .get(hash)
             .and_then(|id| self.entries.get(id))
@@ -76,6 +80,9 @@ impl Pending {
         seq: u64,
         hash: &BlockHash,
     ) -> Option<&VerifiedBlock> {
+        if self.entries.is_empty() {
+            return None;
+        }
         self.by_slot
             .get(&(author, seq))?
             .iter()
@@ -125,6 +132,9 @@ impl Pending {
 
     /// Removes and returns the blocks waiting for `hash`.
     pub(crate) fn take_waiters(&mut self, hash: &BlockHash) -> Vec<PendingEntry> {
+        if self.waiters.is_empty() {
+            return Vec::new();
+        }
         let ids = self.waiters.remove(hash).unwrap_or_default();
         ids.into_iter().filter_map(|id| self.remove(id)).collect()
     }

@@ -619,11 +619,10 @@ impl Ledger {
 
     fn validate(&self, block: &VerifiedBlock) -> Result<Verdict, LedgerError> {
         let (author, seq, prev) = (block.author(), block.seq(), block.prev());
-        let tip = self.chains.get(&author).and_then(|c| c.hashes.last());
-        let tip_seq = self
-            .chains
-            .get(&author)
-            .map_or(0, |c| c.hashes.len() as u64);
+        // One lookup of the author's chain for every rule below.
+        let chain = self.chains.get(&author);
+        let tip = chain.and_then(|c| c.hashes.last());
+        let tip_seq = chain.map_or(0, |c| c.hashes.len() as u64);
         if seq == 1 {
             if prev != BlockHash::ZERO {
                 return Err(LedgerError::PrevMismatch {
@@ -633,7 +632,10 @@ impl Ledger {
                 });
             }
         } else {
-            let expected = self.linked_at(&author, seq - 1).unwrap_or(BlockHash::ZERO);
+            let expected = usize::try_from(seq - 2)
+                .ok()
+                .and_then(|i| chain?.hashes.get(i).copied())
+                .unwrap_or(BlockHash::ZERO);
             if prev == BlockHash::ZERO {
                 return Err(LedgerError::PrevMismatch {
                     seq,
@@ -671,7 +673,7 @@ impl Ledger {
                 });
             }
         }
-        let verdict = self.body_rules(&author, seq, block.kind())?;
+        let verdict = self.body_rules(&author, seq, block.kind(), chain)?;
         if let Verdict::Valid { balance, .. } = verdict
             && balance != block.balance_after()
         {
@@ -684,14 +686,15 @@ impl Ledger {
     }
 
     /// The rules that need chain state, for a block of `author` at `seq` that follows
-    /// the linked tip. Returns the author's role and balance after the block.
+    /// the linked tip of `chain` (the author's, if it has one). Returns the author's
+    /// role and balance after the block.
     fn body_rules(
         &self,
         author: &AccountId,
         seq: u64,
         kind: &Kind,
+        chain: Option<&Chain>,
     ) -> Result<Verdict, LedgerError> {
-        let chain = self.chains.get(author);
         let (role, before) = match (seq, kind, chain) {
             (1, Kind::Register(r), _) => {
                 let role = r
@@ -910,7 +913,7 @@ impl Ledger {
             });
         }
         let prev = self.linked_at(author, tip_seq).unwrap_or(BlockHash::ZERO);
-        match self.body_rules(author, seq, &body)? {
+        match self.body_rules(author, seq, &body, self.chains.get(author))? {
             Verdict::Valid { balance, .. } => Ok(BlockBuilder::new(self.network, body)
                 .seq(seq)
                 .prev(prev)

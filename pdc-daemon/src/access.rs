@@ -14,8 +14,8 @@ use pdc_proto::wire::{DataRequest, DataResponse};
 use crate::consent::{Decision, decide};
 use crate::guard::{RequestContext, Verdict};
 use crate::ledger::{
-    Access, AccessDecision, AccountId, BlockHash, ConsentGrant, ConsentRevoke, Kind, Movement,
-    Receive, Send, VerifiedBlock,
+    Access, AccessDecision, AccountId, BlockHash, ConsentGrant, ConsentRevoke, Kind, Ledger,
+    Movement, Receive, Send, VerifiedBlock,
 };
 use crate::node::{Node, NodeError};
 use crate::records::{content_hash, now_ms};
@@ -318,12 +318,41 @@ pub async fn accept_and_pay(
     req: &DataRequest,
     resp: DataResponse,
 ) -> Result<CheckedAnswer, AccessError> {
+    let checked = check_answer(node, patient, req, resp)?;
+    pay_checked(node, vec![checked])
+        .await?
+        .pop()
+        .unwrap_or_else(|| Err(AccessError::BadResponse("nothing to pay".into())))
+}
+
+/// An answer whose Access block checked out (signature included), not yet stored or
+/// paid: [`pay_checked`] does that for many at once.
+#[derive(Debug)]
+pub struct VerifiedAnswer {
+    patient: AccountId,
+    block: VerifiedBlock,
+    access: Access,
+    resp: DataResponse,
+}
+
+/// The checks of [`accept_and_pay`] without its writes: decodes the Access block
+/// (verifying its signature once; the block is then ingested as verified), checks it
+/// names us, this request and exactly the hashes of the records returned.
+pub fn check_answer(
+    node: &Node,
+    patient: AccountId,
+    req: &DataRequest,
+    resp: DataResponse,
+) -> Result<VerifiedAnswer, AccessError> {
     let signed = resp
         .access_block
+        .as_ref()
         .ok_or_else(|| AccessError::BadResponse("no access block".into()))?;
     let bytes = signed.encode_to_vec();
+    // Verified without the ledger lock: many answers are checked concurrently.
     let block = node
-        .with_ledger(|l| l.decode(&bytes))
+        .with_ledger(Ledger::verifier)
+        .decode(&bytes)
         .map_err(|e| AccessError::BadResponse(e.to_string()))?;
     let access = check_access_block(&block, &patient, &node.account, req)?;
     let mut want: Vec<[u8; 32]> = access
@@ -341,34 +370,71 @@ pub async fn accept_and_pay(
             block.hash()
         )));
     }
-    let access_hash = block.hash();
-    node.ingest_remote(&bytes).await?;
-    let owed = if access.decision == "denied" {
-        0
-    } else {
-        access.price
-    };
-    let payment = if owed > 0 {
-        let send = node
-            .append(Kind::Send(Send {
-                to: patient.0.to_vec(),
-                amount: owed,
-                access_ref: access_hash.0.to_vec(),
-            }))
-            .await?;
-        Some(send.hash())
-    } else {
-        None
-    };
-    Ok(CheckedAnswer {
+    Ok(VerifiedAnswer {
         patient,
-        records: resp.records,
-        access_block: access_hash,
-        refused: resp.refused,
-        reason: resp.reason,
-        payment,
-        paid: if payment.is_some() { owed } else { 0 },
+        block,
+        access,
+        resp,
     })
+}
+
+/// Stores the Access blocks of checked answers and pays each with its own `Send`, all in
+/// two durable writes (one for the Access blocks, one for the Sends) whatever their
+/// number: per answer, that was two queued writes, each waiting for the ledger's write
+/// lock behind the gossip ingests of the same search. Returns once every payment is
+/// durable. `result[i]` is for `answers[i]`; an Access block the ledger refuses fails
+/// that answer alone, and it is not paid.
+pub async fn pay_checked(
+    node: &Node,
+    answers: Vec<VerifiedAnswer>,
+) -> Result<Vec<Result<CheckedAnswer, AccessError>>, AccessError> {
+    let ingested = node
+        .ingest_verified_batch(answers.iter().map(|a| Ok(a.block.clone())).collect())
+        .await?;
+    let mut sends = Vec::new();
+    let mut owed_by = Vec::with_capacity(answers.len());
+    for (a, r) in answers.iter().zip(&ingested) {
+        let owed = match r {
+            Err(_) => None,
+            Ok(_) if a.access.decision == "denied" || a.access.price == 0 => Some(0),
+            Ok(_) => {
+                sends.push(Kind::Send(Send {
+                    to: a.patient.0.to_vec(),
+                    amount: a.access.price,
+                    access_ref: a.block.hash().0.to_vec(),
+                }));
+                Some(a.access.price)
+            }
+        };
+        owed_by.push(owed);
+    }
+    let mut paid = node.append_batch(sends).await?.into_iter();
+    let mut out = Vec::with_capacity(answers.len());
+    for ((a, r), owed) in answers.into_iter().zip(ingested).zip(owed_by) {
+        let payment = match (r, owed) {
+            (Err(e), _) => Err(AccessError::Node(e.into())),
+            (Ok(_), Some(0) | None) => Ok(None),
+            (Ok(_), Some(_)) => match paid.next() {
+                Some(Ok(send)) => Ok(Some(send.hash())),
+                Some(Err(e)) => Err(AccessError::Node(e.into())),
+                None => Err(AccessError::BadResponse("payment missing".into())),
+            },
+        };
+        out.push(payment.map(|payment| CheckedAnswer {
+            patient: a.patient,
+            access_block: a.block.hash(),
+            paid: if payment.is_some() {
+                owed.unwrap_or(0)
+            } else {
+                0
+            },
+            payment,
+            records: a.resp.records,
+            refused: a.resp.refused,
+            reason: a.resp.reason,
+        }));
+    }
+    Ok(out)
 }
 
 fn check_access_block(
@@ -503,6 +569,10 @@ pub enum PatientOutcome {
 pub struct SearchReport {
     /// Per patient (account, display label, outcome), in the order of the patients list.
     pub patients: Vec<(AccountId, String, PatientOutcome)>,
+    /// Time from the start of the search until the last answer arrived and was checked.
+    pub answered_after: std::time::Duration,
+    /// Time from the start until every payment was durable: the whole search.
+    pub paid_after: std::time::Duration,
 }
 
 /// Patients whose live grants name this node for `purpose`: the only ones ever asked.
@@ -581,9 +651,46 @@ pub async fn search_patients<T: DataTransport>(
         Some(p) => vec![p],
         None => consenting_patients(node, &purpose, now_ms()),
     };
+    let started = std::time::Instant::now();
+    // Checked answers go to one payer, which stores and pays whatever has arrived in
+    // one batch while the next answers come in: a handful of durable writes per
+    // search instead of two per patient, and the last batch is small.
+    let (to_pay, mut payable) = tokio::sync::mpsc::unbounded_channel::<(usize, VerifiedAnswer)>();
+    let payer = {
+        let node = node.clone();
+        tokio::spawn(async move {
+            let mut done = Vec::new();
+            while let Some(first) = payable.recv().await {
+                let mut batch = vec![first];
+                while let Ok(next) = payable.try_recv() {
+                    batch.push(next);
+                }
+                let (idx, answers): (Vec<usize>, Vec<VerifiedAnswer>) = batch.into_iter().unzip();
+                let outcomes: Vec<PatientOutcome> = match pay_checked(&node, answers).await {
+                    Ok(rs) => rs
+                        .into_iter()
+                        .map(|r| match r {
+                            Ok(a) => PatientOutcome::Answered(a),
+                            Err(e) => PatientOutcome::Invalid {
+                                reason: e.to_string(),
+                            },
+                        })
+                        .collect(),
+                    Err(e) => idx
+                        .iter()
+                        .map(|_| PatientOutcome::Invalid {
+                            reason: format!("could not store or pay the answer: {e}"),
+                        })
+                        .collect(),
+                };
+                done.extend(idx.into_iter().zip(outcomes));
+            }
+            done
+        })
+    };
     let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, (patient, label)) in patients.iter().cloned().enumerate() {
+    for (i, (patient, _)) in patients.iter().cloned().enumerate() {
         let mut id = vec![0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
         let req = DataRequest {
@@ -592,7 +699,12 @@ pub async fn search_patients<T: DataTransport>(
             purpose: purpose.clone(),
             staff_user: staff_user.to_string(),
         };
-        let (node, transport, limit) = (node.clone(), transport.clone(), limit.clone());
+        let (node, transport, limit, to_pay) = (
+            node.clone(),
+            transport.clone(),
+            limit.clone(),
+            to_pay.clone(),
+        );
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let outcome = match tokio::time::timeout(
@@ -605,24 +717,38 @@ pub async fn search_patients<T: DataTransport>(
                     reason: format!("no answer within {} ms", timeout.as_millis()),
                 },
                 Ok(Err(e)) => PatientOutcome::Offline { reason: e },
-                Ok(Ok(resp)) => match accept_and_pay(&node, patient, &req, resp).await {
-                    Ok(a) => PatientOutcome::Answered(a),
+                Ok(Ok(resp)) => match check_answer(&node, patient, &req, resp) {
+                    Ok(a) => {
+                        // Paid by the payer, which reports the outcome.
+                        let _ = to_pay.send((i, a));
+                        return None;
+                    }
                     Err(e) => PatientOutcome::Invalid {
                         reason: e.to_string(),
                     },
                 },
             };
-            (i, patient, label, outcome)
+            Some((i, outcome))
         });
     }
-    let mut results = Vec::with_capacity(patients.len());
+    drop(to_pay);
+    let mut outcomes: Vec<Option<PatientOutcome>> = vec![None; patients.len()];
     while let Some(r) = tasks.join_next().await {
-        if let Ok(r) = r {
-            results.push(r);
+        if let Ok(Some((i, o))) = r {
+            outcomes[i] = Some(o);
         }
     }
-    results.sort_by_key(|r| r.0);
+    let answered_after = started.elapsed();
+    for (i, o) in payer.await.unwrap_or_default() {
+        outcomes[i] = Some(o);
+    }
     Ok(SearchReport {
-        patients: results.into_iter().map(|(_, p, l, o)| (p, l, o)).collect(),
+        patients: patients
+            .into_iter()
+            .zip(outcomes)
+            .filter_map(|((p, l), o)| o.map(|o| (p, l, o)))
+            .collect(),
+        answered_after,
+        paid_after: started.elapsed(),
     })
 }

@@ -169,6 +169,27 @@ impl LedgerState {
     }
 }
 
+/// Blocks applied and queued for writing by [`Node::apply_verified_batch`], not yet
+/// durable.
+#[derive(Debug)]
+#[must_use = "the results are only known, and the blocks only served, once the write is durable"]
+pub struct PendingWrite<'a> {
+    node: &'a Node,
+    durable: crate::store::Durable,
+    stored: Vec<BlockHash>,
+    results: Vec<Result<Ingested, LedgerError>>,
+}
+
+impl PendingWrite<'_> {
+    /// Waits until the write is durable, lets peers see the blocks, and returns what
+    /// ingesting each block did (see [`Node::ingest_remote_batch`]).
+    pub async fn durable(self) -> Result<Vec<Result<Ingested, LedgerError>>, NodeError> {
+        self.durable.wait().await?;
+        self.node.mark_durable(&self.stored);
+        Ok(self.results)
+    }
+}
+
 /// Hashes of every block `results` reports stored.
 fn stored_by(results: &[Result<Ingested, LedgerError>]) -> Vec<BlockHash> {
     results
@@ -535,9 +556,18 @@ impl Node {
         &self,
         decoded: Vec<Result<VerifiedBlock, LedgerError>>,
     ) -> Result<Vec<Result<Ingested, LedgerError>>, NodeError> {
-        if decoded.is_empty() {
-            return Ok(Vec::new());
-        }
+        self.apply_verified_batch(decoded).await?.durable().await
+    }
+
+    /// Applies verified blocks in order and queues their write, without waiting for
+    /// it: the results come from [`PendingWrite::durable`] once it is on disk. Until
+    /// then the blocks are not served to peers. A caller with several ranges can apply
+    /// the next while earlier writes are still syncing; writes are queued in apply
+    /// order, and queued writes share one fsync.
+    pub async fn apply_verified_batch(
+        &self,
+        decoded: Vec<Result<VerifiedBlock, LedgerError>>,
+    ) -> Result<PendingWrite<'_>, NodeError> {
         let order = self.ledger_write.lock().await;
         let (results, batch, stored) = {
             let mut guard = self.lock_ledger();
@@ -548,12 +578,15 @@ impl Node {
             st.not_durable.extend(stored.iter().copied());
             (results, batch, stored)
         };
-        // Queue in apply order under the lock, wait for the sync without it.
+        // Queued in apply order under the lock; the sync is waited for without it.
         let durable = self.ledger_db.enqueue(batch).await?;
         drop(order);
-        durable.wait().await?;
-        self.mark_durable(&stored);
-        Ok(results)
+        Ok(PendingWrite {
+            node: self,
+            durable,
+            stored,
+            results,
+        })
     }
 
     fn lock_ledger(&self) -> std::sync::MutexGuard<'_, LedgerState> {

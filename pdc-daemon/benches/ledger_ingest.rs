@@ -37,7 +37,7 @@ use pdc_proto::ledger::{SignedBlock, UnsignedBlock};
 
 const HOSPITALS: usize = 4;
 const PATIENTS: usize = 60;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 /// Blocks per call of the full path: a sync range response carries at most 256 blocks
 /// (`peering::MAX_RANGE`), so that is what one `ingest_remote_batch` gets in practice.
 const SYNC_CHUNK: usize = 256;
@@ -144,16 +144,6 @@ fn history(n: usize) -> Result<(Genesis, Vec<Vec<u8>>), String> {
         }
     }
     Ok((genesis, out))
-}
-
-/// Best wall time of `ROUNDS` runs of `f`; `f` does its own untimed set-up and returns
-/// the time of the measured part.
-fn best(mut f: impl FnMut() -> Result<Duration, String>) -> Result<Duration, String> {
-    let mut best = Duration::MAX;
-    for _ in 0..ROUNDS {
-        best = best.min(f()?);
-    }
-    Ok(best)
 }
 
 fn timed<T>(f: impl FnOnce() -> Result<T, String>) -> Result<Duration, String> {
@@ -340,50 +330,58 @@ fn main() -> Result<(), String> {
     }
     let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
 
-    let strict = best(|| {
-        timed(|| {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let configs = [
+        (SYNC_CHUNK, false),
+        (SYNC_CHUNK, true),
+        (RELOAD_CHUNK, true),
+    ];
+    let verify_in = |chunk: usize| -> Result<(), String> {
+        for i in (0..count).step_by(chunk) {
+            let j = (i + chunk).min(count);
+            ed25519_dalek::verify_batch(&refs[i..j], &signatures[i..j], &keys[i..j])
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    };
+    // Every measurement once per round, rounds interleaved, best of each kept: a
+    // change in the machine's load then shows in the raw rates and the full path alike
+    // instead of in whichever ran last.
+    let mut strict = Duration::MAX;
+    let mut batch_all = Duration::MAX;
+    let mut batch_sync = Duration::MAX;
+    let mut batch_reload = Duration::MAX;
+    let mut one_by_one = Duration::MAX;
+    let mut decode_only = Duration::MAX;
+    let mut apply_only = Duration::MAX;
+    let mut full = vec![(Duration::MAX, Duration::ZERO); configs.len()];
+    for _ in 0..ROUNDS {
+        strict = strict.min(timed(|| {
             for i in 0..count {
                 keys[i]
                     .verify_strict(refs[i], &signatures[i])
                     .map_err(|e| e.to_string())?;
             }
             Ok(())
-        })
-    })?;
-    let batch_all = best(|| {
-        timed(|| ed25519_dalek::verify_batch(&refs, &signatures, &keys).map_err(|e| e.to_string()))
-    })?;
-    let batch_in = |chunk: usize| {
-        best(|| {
-            timed(|| {
-                let mut i = 0;
-                while i < count {
-                    let j = (i + chunk).min(count);
-                    ed25519_dalek::verify_batch(&refs[i..j], &signatures[i..j], &keys[i..j])
-                        .map_err(|e| e.to_string())?;
-                    i = j;
-                }
-                Ok(())
-            })
-        })
-    };
-    let batch_sync = batch_in(SYNC_CHUNK)?;
-    let batch_reload = batch_in(RELOAD_CHUNK)?;
+        })?);
+        batch_all = batch_all.min(timed(|| {
+            ed25519_dalek::verify_batch(&refs, &signatures, &keys).map_err(|e| e.to_string())
+        })?);
+        batch_sync = batch_sync.min(timed(|| verify_in(SYNC_CHUNK))?);
+        batch_reload = batch_reload.min(timed(|| verify_in(RELOAD_CHUNK))?);
 
-    // In memory, to show where the time goes.
-    let one_by_one = best(|| {
+        // In memory, to show where the time goes.
         let mut l = Ledger::new(genesis.clone(), LedgerConfig::default());
-        timed(|| {
+        one_by_one = one_by_one.min(timed(|| {
             for bytes in &blocks {
                 let block = l.decode(bytes).map_err(|e| e.to_string())?;
                 l.ingest(block, 0).map_err(|e| e.to_string())?;
             }
             Ok(())
-        })
-    })?;
-    let mut decode_only = Duration::MAX;
-    let mut apply_only = Duration::MAX;
-    for _ in 0..ROUNDS {
+        })?);
         let mut l = Ledger::new(genesis.clone(), LedgerConfig::default());
         let (mut d, mut a) = (Duration::ZERO, Duration::ZERO);
         for c in blocks.chunks(SYNC_CHUNK) {
@@ -398,27 +396,19 @@ fn main() -> Result<(), String> {
         }
         decode_only = decode_only.min(d);
         apply_only = apply_only.min(a);
-    }
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut full = Vec::new();
-    for (chunk, pipelined) in [
-        (SYNC_CHUNK, false),
-        (SYNC_CHUNK, true),
-        (RELOAD_CHUNK, true),
-    ] {
-        let mut best_run = (Duration::MAX, Duration::ZERO);
-        for _ in 0..ROUNDS {
+        for (slot, (chunk, pipelined)) in full.iter_mut().zip(configs) {
             let run = full_path(&rt, &genesis, &blocks, chunk, pipelined)?;
-            if run.0 < best_run.0 {
-                best_run = run;
+            if run.0 < slot.0 {
+                *slot = run;
             }
         }
-        full.push((chunk, pipelined, best_run));
     }
+    let full: Vec<(usize, bool, (Duration, Duration))> = configs
+        .iter()
+        .zip(full)
+        .map(|(&(chunk, pipelined), run)| (chunk, pipelined, run))
+        .collect();
 
     let rate = |d: Duration| count as f64 / d.as_secs_f64();
     let avg = blocks.iter().map(Vec::len).sum::<usize>() / count.max(1);

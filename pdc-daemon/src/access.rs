@@ -14,8 +14,8 @@ use pdc_proto::wire::{DataRequest, DataResponse};
 use crate::consent::{Decision, decide};
 use crate::guard::{RequestContext, Verdict};
 use crate::ledger::{
-    Access, AccessDecision, AccountId, BlockHash, ConsentGrant, ConsentRevoke, Kind, Ledger,
-    Movement, Receive, Send, VerifiedBlock,
+    Access, AccessDecision, AccountId, BlockHash, ConsentGrant, ConsentRevoke, Ingested, Kind,
+    Ledger, LedgerError, Movement, Receive, Send, VerifiedBlock,
 };
 use crate::node::{Node, NodeError};
 use crate::records::{content_hash, now_ms};
@@ -388,9 +388,39 @@ pub async fn pay_checked(
     node: &Node,
     answers: Vec<VerifiedAnswer>,
 ) -> Result<Vec<Result<CheckedAnswer, AccessError>>, AccessError> {
-    let ingested = node
-        .ingest_verified_batch(answers.iter().map(|a| Ok(a.block.clone())).collect())
+    // Most Access blocks have already arrived by gossip and are durable here: only the
+    // others are written, and when none is left the payer queues for the ledger's
+    // write lock once (for the Sends) instead of twice.
+    let missing: Vec<bool> = node.with_ledger_state(|st| {
+        answers
+            .iter()
+            .map(|a| {
+                let h = a.block.hash();
+                st.ledger.block(&h).is_none() || st.not_durable.contains(&h)
+            })
+            .collect()
+    });
+    let written = node
+        .ingest_verified_batch(
+            answers
+                .iter()
+                .zip(&missing)
+                .filter(|(_, m)| **m)
+                .map(|(a, _)| Ok(a.block.clone()))
+                .collect(),
+        )
         .await?;
+    let mut written = written.into_iter();
+    let ingested: Vec<Result<Ingested, LedgerError>> = missing
+        .iter()
+        .map(|m| {
+            if *m {
+                written.next().unwrap_or(Ok(Ingested::Duplicate))
+            } else {
+                Ok(Ingested::Duplicate)
+            }
+        })
+        .collect();
     let mut sends = Vec::new();
     let mut owed_by = Vec::with_capacity(answers.len());
     for (a, r) in answers.iter().zip(&ingested) {

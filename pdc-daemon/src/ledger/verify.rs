@@ -29,11 +29,12 @@
 //!
 //! With those, the only difference left is a torsion component in `R` itself, which
 //! only the key's holder can produce (the other terms are then prime-order and must
-//! cancel, which takes the secret key). Ruling it out would need `is_torsion_free(R)`
-//! per block, which costs more than `verify_strict`, so it is not done: such a
-//! deliberately malformed block by its own author may be accepted by a node that
-//! batch-verifies it and refused by one that checks it alone. ARCHITECTURE.md records
-//! this as a known gap.
+//! cancel, which takes the secret key). `verify_batch` accepts such a signature with
+//! probability 1/2 to 1/8; ruling it out per block would need `is_torsion_free(R)`,
+//! which costs more than `verify_strict`. So the rule ([`strict`]) accepts it on every
+//! path instead: the single check falls back to the cofactored equation, and a batch
+//! that fails falls back to the single check. A block is then valid or not whatever
+//! path checked it and whatever shared its batch.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -214,10 +215,47 @@ pub(crate) fn verify_many(checks: &[SigCheck<'_>], keys: &KeyCache) -> Vec<bool>
     ok
 }
 
-/// Strict verification refuses malleable signatures and small-order keys, so a third
-/// party cannot derive a second valid signature (hence a second hash) for one block.
+/// The validity rule for one signature, the same on every path (see the module docs):
+/// `verify_strict` (no malleable `s`, no small-order or non-canonical `R`, no weak
+/// key), except that for a canonical signature by a torsion-free key a torsion
+/// component in `R` is accepted, as the cofactored equation `8(sB - R - hA) = 0` does.
+/// That is the one case batch verification cannot tell apart cheaply; accepting it
+/// everywhere makes a block's validity independent of how it was checked, and it gives
+/// nobody a second signature: only the key's holder can make one, and it is a signature
+/// of a different `R`, hence of a different block hash.
 pub(crate) fn strict(c: &SigCheck<'_>) -> bool {
-    c.key.verify_strict(c.message, &c.signature).is_ok()
+    if c.key.verify_strict(c.message, &c.signature).is_ok() {
+        return true;
+    }
+    // Rare (a forged or malformed signature): the slower cofactored check decides.
+    is_canonical_scalar(c.signature.s_bytes())
+        && is_canonical_large_order(c.signature.r_bytes())
+        && !c.key.is_weak()
+        && c.key.to_edwards().is_torsion_free()
+        && cofactored(c)
+}
+
+/// `8(sB - R - hA) == 0` with `h = SHA-512(R || A || M) mod l`.
+fn cofactored(c: &SigCheck<'_>) -> bool {
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::{Digest, Sha512};
+    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(*c.signature.s_bytes()))
+    else {
+        return false;
+    };
+    let Some(r) = CompressedEdwardsY(*c.signature.r_bytes()).decompress() else {
+        return false;
+    };
+    let mut h = Sha512::new();
+    h.update(c.signature.r_bytes());
+    h.update(c.key.as_bytes());
+    h.update(c.message);
+    let k = Scalar::from_hash(h);
+    let sb_minus_ka =
+        EdwardsPoint::vartime_double_scalar_mul_basepoint(&-k, &c.key.to_edwards(), &s);
+    use curve25519_dalek::traits::IsIdentity;
+    (sb_minus_ka - r).mul_by_cofactor().is_identity()
 }
 
 #[cfg(test)]
@@ -283,6 +321,76 @@ mod tests {
         enc[0] += 2;
         assert!(!is_canonical_large_order(&enc));
         assert!(less_le(&SMALL_ORDER_Y[1], &P_LE));
+    }
+
+    /// A signature whose `R` carries an order-8 component, made by the key's holder:
+    /// `R = rB + T`, `s = r + H(R || A || M) a`.
+    fn torsion_r_signature(key: &SigningKey, msg: &[u8], seed: u8) -> Signature {
+        use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+        use curve25519_dalek::scalar::Scalar;
+        use sha2::{Digest, Sha512};
+        let r = Scalar::from_bytes_mod_order([seed; 32]);
+        let big_r = (ED25519_BASEPOINT_POINT * r + order8_point().to_edwards()).compress();
+        let mut h = Sha512::new();
+        h.update(big_r.as_bytes());
+        h.update(key.verifying_key().as_bytes());
+        h.update(msg);
+        let s = r + Scalar::from_hash(h) * key.to_scalar();
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(big_r.as_bytes());
+        bytes[32..].copy_from_slice(s.as_bytes());
+        Signature::from_bytes(&bytes)
+    }
+
+    #[test]
+    fn a_torsion_component_in_r_gets_the_same_verdict_on_every_path() {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let id = AccountId::from(&key.verifying_key());
+        let cache = KeyCache::default();
+        let msgs: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 50]).collect();
+        // Every 5th signature has a torsion component in R.
+        let sigs: Vec<Signature> = msgs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                if i % 5 == 0 {
+                    torsion_r_signature(&key, m, i as u8 + 1)
+                } else {
+                    key.sign(m)
+                }
+            })
+            .collect();
+        let checks: Vec<SigCheck<'_>> = msgs
+            .iter()
+            .zip(&sigs)
+            .map(|(m, sig)| SigCheck {
+                author: id,
+                key: key.verifying_key(),
+                message: m,
+                signature: *sig,
+            })
+            .collect();
+        // verify_strict alone would refuse them; the rule accepts them, alone ...
+        assert!(
+            key.verifying_key()
+                .verify_strict(&msgs[0], &sigs[0])
+                .is_err()
+        );
+        assert!(checks.iter().all(strict));
+        // ... and in every batch, whatever the batch's random coefficients do.
+        for size in [4, 5, 7, 40] {
+            for chunk in checks.chunks(size) {
+                assert!(verify_many(chunk, &cache).iter().all(|ok| *ok));
+            }
+        }
+        // A torsion-R signature over another message is still refused everywhere.
+        let wrong = SigCheck {
+            author: id,
+            key: key.verifying_key(),
+            message: b"another message",
+            signature: sigs[0],
+        };
+        assert!(!strict(&wrong));
     }
 
     #[test]

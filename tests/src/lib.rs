@@ -270,43 +270,16 @@ pub fn http_raw(
     token: Option<&str>,
     body: Option<&[u8]>,
 ) -> (u16, Vec<u8>) {
-    let host = base.trim_start_matches("http://");
-    let mut s = TcpStream::connect(host).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
     let body = body.unwrap_or_default();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = Vec::new();
     if !body.is_empty() {
-        req.push_str("Content-Type: application/json\r\n");
+        headers.push(("Content-Type", "application/json"));
     }
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a.as_str()));
     }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("write head");
-    // The server may answer (e.g. 413) and close before reading a large body.
-    let _ = s.write_all(body);
-    let mut resp = Vec::new();
-    let _ = s.read_to_end(&mut resp);
-    let text_end = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(resp.len());
-    let head = String::from_utf8_lossy(&resp[..text_end]).to_string();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let mut payload = resp.get(text_end + 4..).unwrap_or_default().to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        payload = dechunk(&payload);
-    }
+    let (status, _, payload) = http_headers(base, method, path, &headers, body);
     (status, payload)
 }
 
@@ -392,6 +365,7 @@ pub fn http_headers(
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).expect("write head");
+    // The server may answer (e.g. 413) and close before reading a large body.
     let _ = s.write_all(body);
     let mut resp = Vec::new();
     let _ = s.read_to_end(&mut resp);

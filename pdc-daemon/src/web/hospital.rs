@@ -12,7 +12,7 @@ use axum::routing::get;
 use maud::html;
 use serde_json::{Value, json};
 
-use super::{Flash, Form, Portal, call, credits, json_body, page, s, short, users};
+use super::{Flash, Form, Me, Portal, call, credits, fetch, json_body, page, s, short, users};
 use crate::api;
 
 pub(super) fn routes() -> Router<Arc<Portal>> {
@@ -80,14 +80,8 @@ fn search_form(csrf: &str, query: &str, purpose: &str) -> maud::Markup {
     }
 }
 
-async fn search_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
-    let me = match p.me(&headers) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
-    let consents = call(api::list_consents(State(p.node.clone())).await)
-        .await
-        .unwrap_or_default();
+async fn search_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
+    let consents = fetch(&p, &me, api::list_consents(State(p.node.clone())).await).await?;
     let live = consents["consents"]
         .as_array()
         .map(|a| a.iter().filter(|g| g["state"] == "live").count())
@@ -96,7 +90,7 @@ async fn search_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Respon
         (search_form(&me.csrf, "", "treatment"))
         p.hint { (live) " patients currently grant this hospital access. Only they are asked; each decides on its own node, logs the request on the ledger and is paid per access." }
     };
-    page(&p, Some(&me), "Search patients by disease", body)
+    Ok(page(&p, Some(&me), "Search patients by disease", body))
 }
 
 async fn search(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -194,14 +188,8 @@ fn patient_label(pt: &Value) -> String {
     format!("{name} ({})", s(pt, "fingerprint"))
 }
 
-async fn history(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
-    let me = match p.me(&headers) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
-    let audit = call(api::audit(State(p.node.clone())).await)
-        .await
-        .unwrap_or_default();
+async fn history(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
+    let audit = fetch(&p, &me, api::audit(State(p.node.clone())).await).await?;
     let mut rows = audit["accesses"].as_array().cloned().unwrap_or_default();
     rows.reverse();
     let body = html! {
@@ -219,7 +207,7 @@ async fn history(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
             }
         }
     };
-    page(&p, Some(&me), "Our accesses", body)
+    Ok(page(&p, Some(&me), "Our accesses", body))
 }
 
 fn forbidden(p: &Portal, me: &super::Me) -> Response {
@@ -235,15 +223,14 @@ fn forbidden(p: &Portal, me: &super::Me) -> Response {
         .into_response()
 }
 
-async fn staff_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
-    let me = match p.me(&headers) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
+async fn staff_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
     if !me.admin {
-        return forbidden(&p, &me);
+        return Ok(forbidden(&p, &me));
     }
-    let list = users::list(&p.node.store).await.unwrap_or_default();
+    let list = match users::list(&p.node.store).await {
+        Ok(l) => l,
+        Err(e) => return Err(super::failed(&p, &me, &e.to_string())),
+    };
     let body = html! {
         table #staff {
             thead { tr { th { "User" } th { "Administrator" } th { "Created" } } }
@@ -258,7 +245,7 @@ async fn staff_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Respons
             button type="submit" { "Create account" }
         }
     };
-    page(&p, Some(&me), "Staff", body)
+    Ok(page(&p, Some(&me), "Staff", body))
 }
 
 async fn add_staff(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -292,27 +279,15 @@ async fn add_staff(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes
 }
 
 /// Operator view: peers, chain heads, forks and balances (administrators only).
-pub(super) async fn operator(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
-    let me = match p.me(&headers) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
+pub(super) async fn operator(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
     if !me.admin {
-        return forbidden(&p, &me);
+        return Ok(forbidden(&p, &me));
     }
     let n = &p.node;
-    let peers = call(api::peers(State(n.clone())).await)
-        .await
-        .unwrap_or_default();
-    let heads = call(api::ledger_heads(State(n.clone())).await)
-        .await
-        .unwrap_or_default();
-    let forks = call(api::forks(State(n.clone())).await)
-        .await
-        .unwrap_or_default();
-    let bal = call(api::balances(State(n.clone())).await)
-        .await
-        .unwrap_or_default();
+    let peers = fetch(&p, &me, api::peers(State(n.clone())).await).await?;
+    let heads = fetch(&p, &me, api::ledger_heads(State(n.clone())).await).await?;
+    let forks = fetch(&p, &me, api::forks(State(n.clone())).await).await?;
+    let bal = fetch(&p, &me, api::balances(State(n.clone())).await).await?;
     let arr = |v: &Value, k: &str| v[k].as_array().cloned().unwrap_or_default();
     let body = html! {
         p { "Network " code { (s(&heads, "network")) } }
@@ -347,5 +322,5 @@ pub(super) async fn operator(State(p): State<Arc<Portal>>, headers: HeaderMap) -
             }
         }
     };
-    page(&p, Some(&me), "Network", body)
+    Ok(page(&p, Some(&me), "Network", body))
 }

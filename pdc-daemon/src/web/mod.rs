@@ -666,6 +666,46 @@ async fn setup(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) ->
     }
 }
 
+/// A page handler's session: handlers take `me: Me` and are never called without one
+/// (no session or an idle one redirects to the login page).
+impl axum::extract::FromRequestParts<Arc<Portal>> for Me {
+    type Rejection = Denied;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        p: &Arc<Portal>,
+    ) -> Result<Self, Denied> {
+        p.me(&parts.headers)
+    }
+}
+
+/// The page shown when reading what a page needs failed: what failed, and that nothing
+/// was changed (rather than an empty table that looks like "no data").
+pub(crate) fn failed(p: &Portal, me: &Me, detail: &str) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        page(
+            p,
+            Some(me),
+            "Something failed",
+            html! {
+                p.flash.err #flash { (detail) }
+                p { "Nothing was changed. Reload the page; if it keeps failing, the node's log says more." }
+            },
+        ),
+    )
+        .into_response()
+}
+
+/// An API call's JSON for a page, or the error page.
+pub(crate) async fn fetch(
+    p: &Portal,
+    me: &Me,
+    r: crate::api::ApiResult,
+) -> Result<serde_json::Value, Response> {
+    call(r).await.map_err(|e| failed(p, me, &e))
+}
+
 /// Runs an API handler in-process and returns its JSON, or its error's text.
 pub(crate) async fn call(r: crate::api::ApiResult) -> Result<serde_json::Value, String> {
     crate::api::json_of(r)

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::{Flash, Form, Portal, call, credits, json_body, page, s, short, users};
+use super::{Flash, Form, Me, Portal, call, credits, fetch, json_body, page, s, short, users};
 use crate::api;
 
 pub(super) fn routes() -> Router<Arc<Portal>> {
@@ -172,14 +172,8 @@ pub(super) async fn register(p: &Portal, form: &Form) -> Result<users::User, Str
     Ok(user)
 }
 
-async fn record_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
-    let me = match p.me(&headers) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
-    let recs = call(api::list_records(State(p.node.clone())).await)
-        .await
-        .unwrap_or_default();
+async fn record_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
+    let recs = fetch(&p, &me, api::list_records(State(p.node.clone())).await).await?;
     let list = recs["records"].as_array().cloned().unwrap_or_default();
     let profile = list.iter().find(|r| r["kind"] == "profile");
     let conditions: Vec<&Value> = list.iter().filter(|r| r["kind"] == "condition").collect();
@@ -227,7 +221,7 @@ async fn record_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Respon
             p.hint { (others) " other imported FHIR resources are stored encrypted on this node." }
         }
     };
-    page(&p, Some(&me), "My health record", body)
+    Ok(page(&p, Some(&me), "My health record", body))
 }
 
 fn status_select(current: &str) -> Markup {
@@ -295,13 +289,9 @@ async fn add_condition(State(p): State<Arc<Portal>>, headers: HeaderMap, body: B
 
 async fn edit_condition_page(
     State(p): State<Arc<Portal>>,
-    headers: HeaderMap,
+    me: Me,
     Path(id): Path<String>,
 ) -> Response {
-    let me = match p.me(&headers) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
     let rec = match call(api::show_record(State(p.node.clone()), Path(id.clone())).await).await {
         Ok(r) if r["kind"] == "condition" => r,
         Ok(_) | Err(_) => {
@@ -350,11 +340,7 @@ async fn edit_condition(
     )
 }
 
-async fn import_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
-    let me = match p.me(&headers) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
+async fn import_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
     let body = html! {
         p { "Import a FHIR R4 Bundle (JSON), e.g. exported by your hospital. The whole bundle is checked first; nothing is stored if any part is invalid." }
         form.card method="post" action="/patient/import" enctype="multipart/form-data" {
@@ -363,7 +349,7 @@ async fn import_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Respon
             button #import type="submit" { "Import" }
         }
     };
-    page(&p, Some(&me), "Import FHIR", body)
+    Ok(page(&p, Some(&me), "Import FHIR", body))
 }
 
 async fn import(State(p): State<Arc<Portal>>, headers: HeaderMap, mut mp: Multipart) -> Response {
@@ -426,14 +412,8 @@ async fn import(State(p): State<Arc<Portal>>, headers: HeaderMap, mut mp: Multip
     )
 }
 
-async fn consents_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
-    let me = match p.me(&headers) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
-    let grants = call(api::list_consents(State(p.node.clone())).await)
-        .await
-        .unwrap_or_default();
+async fn consents_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
+    let grants = fetch(&p, &me, api::list_consents(State(p.node.clone())).await).await?;
     let rows = grants["consents"].as_array().cloned().unwrap_or_default();
     let list = hospitals(&p).await;
     let body = html! {
@@ -477,7 +457,7 @@ async fn consents_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Resp
             }
         }
     };
-    page(&p, Some(&me), "Sharing", body)
+    Ok(page(&p, Some(&me), "Sharing", body))
 }
 
 async fn grant(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -554,14 +534,8 @@ async fn revoke(
     )
 }
 
-async fn rewards_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
-    let me = match p.me(&headers) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
-    let r = call(api::rewards(State(p.node.clone())).await)
-        .await
-        .unwrap_or_default();
+async fn rewards_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
+    let r = fetch(&p, &me, api::rewards(State(p.node.clone())).await).await?;
     let rows = r["accesses"].as_array().cloned().unwrap_or_default();
     let body = html! {
         section.card.totals {
@@ -590,21 +564,13 @@ async fn rewards_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Respo
             }
         }
     };
-    page(&p, Some(&me), "Rewards", body)
+    Ok(page(&p, Some(&me), "Rewards", body))
 }
 
-async fn access_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
-    let me = match p.me(&headers) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
+async fn access_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
     let node = p.node.clone();
-    let audit = call(api::audit(State(node.clone())).await)
-        .await
-        .unwrap_or_default();
-    let rewards = call(api::rewards(State(node)).await)
-        .await
-        .unwrap_or_default();
+    let audit = fetch(&p, &me, api::audit(State(node.clone())).await).await?;
+    let rewards = fetch(&p, &me, api::rewards(State(node)).await).await?;
     let paid = |block: &str| -> String {
         rewards["accesses"]
             .as_array()
@@ -639,5 +605,5 @@ async fn access_page(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Respon
             }
         }
     };
-    page(&p, Some(&me), "Who accessed my data", body)
+    Ok(page(&p, Some(&me), "Who accessed my data", body))
 }

@@ -628,6 +628,26 @@ async fn idle_sessions_end_and_failed_logins_are_limited() {
     b.shot("session-expired").await;
     b.login(&alice, "Alice", "Alice").await;
 
+    // Editing a condition changes its text and its record hash.
+    b.goto(&format!("{alice}/patient")).await;
+    let before = b.texts("#conditions code.hash").await;
+    b.submit("#conditions tr:nth-child(2) a").await;
+    assert!(b.path().await.starts_with("/patient/conditions/"));
+    let edited = "Essential hypertension, controlled";
+    b.fill("#condition-text", edited).await;
+    b.submit("#save-condition").await;
+    b.wait_path("/patient").await;
+    let shown = b.texts("#conditions td.condition").await;
+    assert!(shown.iter().any(|c| c == edited), "{shown:?}");
+    assert!(
+        shown.iter().all(|c| c != "Essential hypertension"),
+        "{shown:?}"
+    );
+    let after = b.texts("#conditions code.hash").await;
+    assert_eq!(before.len(), after.len());
+    assert_ne!(before, after, "the edited record has a new hash");
+    b.shot("condition-edited").await;
+
     // A FHIR bundle imported from the browser.
     let bundle = std::fs::read_dir(shared_dir().join("data/fhir"))
         .expect("fhir dir")

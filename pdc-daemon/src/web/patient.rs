@@ -313,7 +313,7 @@ async fn edit_condition_page(
             label { "Condition" input #condition-text type="text" name="text" value=(s(&rec["body"], "text")) required; }
             (status_select(&s(&rec["body"], "status")))
             label { "Onset" input type="date" name="onset" value=(s(&rec["body"], "onset")); }
-            button type="submit" { "Save" }
+            button #save-condition type="submit" { "Save" }
         }
         p.hint { "Saving changes the record's hash; hospitals that read it before keep the old hash in the ledger." }
     };

@@ -4,29 +4,17 @@
 //! `Access` block, the requester checks the answer against that block and pays, the
 //! patient claims the payment.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::{Dir, add_condition, make, request};
 use pdc_daemon::access::{accept_and_pay, answer, claim_payments, grant, revoke};
 use pdc_daemon::config::{Config, Role};
 use pdc_daemon::guard::Clock;
-use pdc_daemon::ledger::{AccessDecision, AccountId, Genesis};
-use pdc_daemon::node::{Node, init};
-use pdc_proto::records::{Condition, Record, record::Body};
-use pdc_proto::wire::DataRequest;
-
-struct Dir {
-    dir: tempfile::TempDir,
-    account: AccountId,
-}
-
-fn make(role: Role, name: &str) -> Dir {
-    let dir = tempfile::tempdir().expect("tmp");
-    let report = init(dir.path(), role, name).expect("init");
-    Dir {
-        dir,
-        account: report.account.parse().expect("account"),
-    }
-}
+use pdc_daemon::ledger::{AccessDecision, Genesis};
+use pdc_daemon::node::Node;
+use pdc_proto::records::record::Body;
 
 /// Opens a node on the network's genesis (written into its data directory).
 async fn open(d: &Dir, genesis: &Genesis, unpaid_after_secs: u64) -> Arc<Node> {
@@ -70,34 +58,6 @@ async fn sync(from: &Node, to: &Node) {
     }
 }
 
-fn request(query: &str, purpose: &str) -> DataRequest {
-    let mut id = vec![0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
-    DataRequest {
-        request_id: id,
-        query: query.into(),
-        purpose: purpose.into(),
-        staff_user: "dr.ada".into(),
-    }
-}
-
-async fn add_condition(n: &Node, text: &str) {
-    let now = pdc_daemon::records::now_ms();
-    n.records
-        .put(Record {
-            id: pdc_daemon::records::new_id(),
-            created_ms: now,
-            updated_ms: now,
-            body: Some(Body::Condition(Condition {
-                text: text.into(),
-                status: "active".into(),
-                ..Default::default()
-            })),
-        })
-        .await
-        .expect("record");
-}
-
 #[tokio::test]
 async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited() {
     let (d1, d2, dp) = (
@@ -123,9 +83,13 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
 
     // No grant yet: refused, logged.
     clock.advance(5 * 60_000);
-    let r = answer(&alice, h1.account, request("diabetes", "treatment"))
-        .await
-        .expect("answer");
+    let r = answer(
+        &alice,
+        h1.account,
+        request("diabetes", "treatment", "dr.ada"),
+    )
+    .await
+    .expect("answer");
     assert!(r.refused && r.records.is_empty(), "{}", r.reason);
     assert!(r.reason.contains("no consent grant"), "{}", r.reason);
 
@@ -152,7 +116,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     );
 
     // Granted: the matching record (not prediabetes) and the pseudonymized profile-less answer.
-    let req = request("diabetes", "treatment");
+    let req = request("diabetes", "treatment", "dr.ada");
     clock.advance(5 * 60_000);
     let resp = answer(&alice, h1.account, req.clone())
         .await
@@ -197,9 +161,13 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
 
     // Unauthorized matrix.
     clock.advance(5 * 60_000);
-    let wrong_purpose = answer(&alice, h1.account, request("diabetes", "research"))
-        .await
-        .expect("answer");
+    let wrong_purpose = answer(
+        &alice,
+        h1.account,
+        request("diabetes", "research", "dr.ada"),
+    )
+    .await
+    .expect("answer");
     assert!(
         wrong_purpose.refused
             && wrong_purpose
@@ -209,9 +177,13 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
         wrong_purpose.reason
     );
     clock.advance(5 * 60_000);
-    let not_grantee = answer(&alice, h2.account, request("diabetes", "treatment"))
-        .await
-        .expect("answer");
+    let not_grantee = answer(
+        &alice,
+        h2.account,
+        request("diabetes", "treatment", "dr.ada"),
+    )
+    .await
+    .expect("answer");
     assert!(
         not_grantee.refused && not_grantee.reason.contains("no consent grant"),
         "{}",
@@ -230,9 +202,13 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     .expect("short grant");
     tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
     clock.advance(5 * 60_000);
-    let expired = answer(&alice, h2.account, request("diabetes", "treatment"))
-        .await
-        .expect("answer");
+    let expired = answer(
+        &alice,
+        h2.account,
+        request("diabetes", "treatment", "dr.ada"),
+    )
+    .await
+    .expect("answer");
     assert!(
         expired.refused && expired.reason.contains("expired"),
         "{}",
@@ -250,7 +226,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     .await
     .expect("grant h2");
     clock.advance(5 * 60_000);
-    let first = answer(&alice, h2.account, request("sprain", "treatment"))
+    let first = answer(&alice, h2.account, request("sprain", "treatment", "dr.ada"))
         .await
         .expect("answer");
     assert!(
@@ -260,7 +236,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     );
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     clock.advance(5 * 60_000);
-    let unpaid = answer(&alice, h2.account, request("sprain", "treatment"))
+    let unpaid = answer(&alice, h2.account, request("sprain", "treatment", "dr.ada"))
         .await
         .expect("answer");
     assert!(
@@ -279,9 +255,13 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
         .expect("grant");
     revoke(&alice, grant_id).await.expect("revoke");
     clock.advance(5 * 60_000);
-    let revoked = answer(&alice, h1.account, request("diabetes", "treatment"))
-        .await
-        .expect("answer");
+    let revoked = answer(
+        &alice,
+        h1.account,
+        request("diabetes", "treatment", "dr.ada"),
+    )
+    .await
+    .expect("answer");
     assert!(
         revoked.refused && revoked.reason.contains("revoked"),
         "{}",

@@ -8,9 +8,12 @@
 //! ordinary searches (searches seconds apart are themselves a burst), which is why
 //! the two-hospital scenario runs in-process.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Dir, add_condition, make, request};
 use pdc_daemon::access::{
     CheckedAnswer, FanOut, PatientOutcome, answer_at, grant, search_patients,
 };
@@ -18,10 +21,8 @@ use pdc_daemon::config::{Config, Role};
 use pdc_daemon::guard::Clock;
 use pdc_daemon::ledger::{AccessDecision, AccountId};
 use pdc_daemon::net::NetClient;
-use pdc_daemon::node::{Node, init};
+use pdc_daemon::node::Node;
 use pdc_daemon::peering::NetTransport;
-use pdc_proto::records::{Condition, Record, record::Body};
-use pdc_proto::wire::DataRequest;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -31,20 +32,6 @@ const DAY: u64 = 24 * HOUR;
 
 /// Price of one access in the test genesis, and what every grant here charges.
 const PRICE: u64 = 500_000;
-
-struct Dir {
-    dir: tempfile::TempDir,
-    account: AccountId,
-}
-
-fn make(role: Role, name: &str) -> Dir {
-    let dir = tempfile::tempdir().expect("tmp");
-    let report = init(dir.path(), role, name).expect("init");
-    Dir {
-        dir,
-        account: report.account.parse().expect("account"),
-    }
-}
 
 /// Opens a node on `genesis` (TOML text), with `tweak` applied to its config.
 async fn open(
@@ -59,34 +46,6 @@ async fn open(
     cfg.bootstrap = bootstrap;
     tweak(&mut cfg);
     Node::open(cfg).await.expect("open")
-}
-
-async fn add_condition(n: &Node, text: &str) {
-    let now = pdc_daemon::records::now_ms();
-    n.records
-        .put(Record {
-            id: pdc_daemon::records::new_id(),
-            created_ms: now,
-            updated_ms: now,
-            body: Some(Body::Condition(Condition {
-                text: text.into(),
-                status: "active".into(),
-                ..Default::default()
-            })),
-        })
-        .await
-        .expect("record");
-}
-
-fn request(query: &str, staff: &str) -> DataRequest {
-    let mut id = vec![0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
-    DataRequest {
-        request_id: id,
-        query: query.into(),
-        purpose: "treatment".into(),
-        staff_user: staff.into(),
-    }
 }
 
 async fn wait(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
@@ -421,7 +380,7 @@ async fn a_brand_new_node_grants_ordinary_first_requests_at_every_hour() {
             let r = answer_at(
                 &node,
                 hospital.account,
-                request(q, "dr.ada"),
+                request(q, "treatment", "dr.ada"),
                 start_at + minute * MIN,
             )
             .await
@@ -465,7 +424,7 @@ async fn a_denial_can_revoke_the_grant_on_the_ledger() {
         let r = answer_at(
             &node,
             hospital.account,
-            request("asthma", "dr.ada"),
+            request("asthma", "treatment", "dr.ada"),
             t + i * 18_000,
         )
         .await
@@ -493,7 +452,7 @@ async fn a_denial_can_revoke_the_grant_on_the_ledger() {
     let later = answer_at(
         &node,
         hospital.account,
-        request("asthma", "dr.ada"),
+        request("asthma", "treatment", "dr.ada"),
         t + HOUR,
     )
     .await

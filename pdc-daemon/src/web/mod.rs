@@ -79,6 +79,15 @@ pub(crate) enum Flash {
     Err(String),
 }
 
+impl maud::Render for Flash {
+    fn render(&self) -> Markup {
+        match self {
+            Flash::Ok(t) => html! { p.flash.ok #flash { (t) } },
+            Flash::Err(t) => html! { p.flash.err #flash { (t) } },
+        }
+    }
+}
+
 /// The logged-in user of a request.
 #[derive(Debug, Clone)]
 pub(crate) struct Me {
@@ -447,12 +456,7 @@ pub(crate) fn page(p: &Portal, me: Option<&Me>, title: &str, body: Markup) -> Re
                 }
                 main {
                     h1 { (title) }
-                    @if let Some(f) = me.and_then(|m| m.flash.as_ref()) {
-                        @match f {
-                            Flash::Ok(t) => p.flash.ok #flash { (t) },
-                            Flash::Err(t) => p.flash.err #flash { (t) },
-                        }
-                    }
+                    @if let Some(f) = me.and_then(|m| m.flash.as_ref()) { (f) }
                     (body)
                 }
                 footer { "Your data stays on this node. Every access is signed and logged on the ledger." }
@@ -497,12 +501,7 @@ struct LoginQuery {
 
 fn login_form(p: &Portal, pre: &str, msg: Option<Flash>, name: &str) -> Response {
     let body = html! {
-        @if let Some(f) = &msg {
-            @match f {
-                Flash::Ok(t) => p.flash.ok #flash { (t) },
-                Flash::Err(t) => p.flash.err #flash { (t) },
-            }
-        }
+        @if let Some(f) = &msg { (f) }
         form.card method="post" action="/login" {
             input type="hidden" name="csrf" value=(pre);
             label { "User name" input #username type="text" name="username" value=(name) autocomplete="username" required autofocus; }

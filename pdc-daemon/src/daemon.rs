@@ -100,7 +100,7 @@ impl Running {
         } = self;
         let dir = node.config.data_dir.clone();
         let app = crate::api::router(node.clone());
-        if let Some(code) = crate::web::setup_code(&node) {
+        if let Some(code) = crate::web::setup_code(&node).await {
             tracing::warn!(
                 "no portal user yet: open http://{api_addr}/setup?code={code} to create the first one (the code is also in {})",
                 dir.join(crate::web::SETUP_CODE_FILE).display()

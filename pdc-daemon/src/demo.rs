@@ -319,6 +319,7 @@ pub async fn run(
         };
         let url = format!("http://{}/", r.api_addr);
         let setup_url = crate::web::setup_code(&r.node)
+            .await
             .map(|c| format!("http://{}/setup?code={c}", r.api_addr));
         rows.push(json!({
             "name": spec.name, "role": spec.role.as_str(), "url": url, "api": r.api_addr.to_string(),

@@ -110,8 +110,8 @@ fn session_key(token: &str) -> String {
 
 /// The first-account code, creating it if the node has no portal account yet; `None`
 /// once an account exists.
-pub fn setup_code(node: &Node) -> Option<String> {
-    if users::any_blocking(&node.store).unwrap_or(true) {
+pub async fn setup_code(node: &Node) -> Option<String> {
+    if users::any(&node.store).await.unwrap_or(true) {
         return None;
     }
     let path = node.config.data_dir.join(SETUP_CODE_FILE);
@@ -499,7 +499,15 @@ struct LoginQuery {
     expired: Option<String>,
 }
 
-fn login_form(p: &Portal, pre: &str, msg: Option<Flash>, name: &str) -> Response {
+/// The login page. `needs_setup`: the node has no account yet, so point to the setup
+/// link (read-only: showing the login page must not create the setup code).
+fn login_form(
+    p: &Portal,
+    pre: &str,
+    msg: Option<Flash>,
+    name: &str,
+    needs_setup: bool,
+) -> Response {
     let body = html! {
         @if let Some(f) = &msg { (f) }
         form.card method="post" action="/login" {
@@ -508,7 +516,7 @@ fn login_form(p: &Portal, pre: &str, msg: Option<Flash>, name: &str) -> Response
             label { "Password" input #password type="password" name="password" autocomplete="current-password" required; }
             button #login type="submit" { "Log in" }
         }
-        @if setup_code(&p.node).is_some() {
+        @if needs_setup {
             p.hint { "This node has no account yet. Open the setup link printed by the daemon (or in "
                 code { (SETUP_CODE_FILE) } " in its data directory) to create the first one." }
         }
@@ -525,7 +533,8 @@ async fn login_page(State(p): State<Arc<Portal>>, Query(q): Query<LoginQuery>) -
             p.node.config.portal.session_idle_secs.div_ceil(60)
         ))
     });
-    login_form(&p, &random_token(), msg, "")
+    let needs_setup = !users::any(&p.node.store).await.unwrap_or(true);
+    login_form(&p, &random_token(), msg, "", needs_setup)
 }
 
 /// Checks the pre-session CSRF token (double submit: cookie == form field).
@@ -541,8 +550,15 @@ async fn login(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) ->
         return csrf_refused();
     }
     let name = form.one("username");
+    let needs_setup = !users::any(&p.node.store).await.unwrap_or(true);
     let again = |msg: String, code: StatusCode| {
-        let mut r = login_form(&p, &random_token(), Some(Flash::Err(msg)), &name);
+        let mut r = login_form(
+            &p,
+            &random_token(),
+            Some(Flash::Err(msg)),
+            &name,
+            needs_setup,
+        );
         *r.status_mut() = code;
         r
     };
@@ -597,7 +613,7 @@ struct SetupQuery {
 /// merely reaches the port first cannot claim the node.
 async fn setup_page(State(p): State<Arc<Portal>>, Query(q): Query<SetupQuery>) -> Response {
     let pre = random_token();
-    let resp = match setup_code(&p.node) {
+    let resp = match setup_code(&p.node).await {
         None => page(
             &p,
             None,
@@ -619,7 +635,7 @@ async fn setup(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) ->
     if !pre_ok(&p, &headers, &form) {
         return csrf_refused();
     }
-    let Some(code) = setup_code(&p.node) else {
+    let Some(code) = setup_code(&p.node).await else {
         return Redirect::to("/login").into_response();
     };
     let sent = form.one("code");

@@ -80,9 +80,12 @@ pub async fn list(store: &Store) -> Result<Vec<User>, StoreError> {
     Ok(users)
 }
 
-/// Whether any account exists (blocking; used once at start-up).
-pub fn any_blocking(store: &Store) -> Result<bool, StoreError> {
-    Ok(!store.scan_blocking(cf::META, PREFIX.as_bytes())?.is_empty())
+/// Whether any account exists.
+pub async fn any(store: &Store) -> Result<bool, StoreError> {
+    Ok(!store
+        .scan(cf::META, PREFIX.as_bytes().to_vec())
+        .await?
+        .is_empty())
 }
 
 /// Creates an account. `min_password` is [`MIN_PASSWORD`] except in demo mode, where the
@@ -154,7 +157,7 @@ mod tests {
     async fn accounts_hash_passwords_and_check_them() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("db")).expect("store");
-        assert!(!any_blocking(&store).expect("scan"));
+        assert!(!any(&store).await.expect("scan"));
         let u = create(
             &store,
             "Dr. Grey",
@@ -164,7 +167,7 @@ mod tests {
         )
         .await
         .expect("create");
-        assert!(any_blocking(&store).expect("scan"));
+        assert!(any(&store).await.expect("scan"));
         // Only an argon2id hash is stored, never the password.
         let raw = store
             .get(cf::META, key("dr. grey"))

@@ -120,7 +120,15 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--test");
-    let sizes: Vec<usize> = if quick { vec![5] } else { vec![50, 200] };
+    // `cargo bench --bench fanout -- 50` runs only the sizes given.
+    let given: Vec<usize> = std::env::args().filter_map(|a| a.parse().ok()).collect();
+    let sizes: Vec<usize> = if quick {
+        vec![5]
+    } else if given.is_empty() {
+        vec![50, 200]
+    } else {
+        given
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -91,8 +91,13 @@ pub struct Config {
     /// Whether Kademlia learns peers' addresses and connects beyond the bootstrap peers.
     /// On by default; off pins the topology to the bootstrap list.
     pub p2p_discovery: bool,
-    /// Seconds between anti-entropy rounds with every connected peer.
+    /// Seconds between anti-entropy rounds.
     pub sync_interval_secs: u64,
+    /// Connected peers, picked at random, that each anti-entropy round syncs with.
+    /// A few suffice (what one misses, the next round's picks bring, epidemic style);
+    /// syncing with every peer each round costs every node O(peers) heads exchanges and
+    /// keeps every connection from ever idling out, so the network stays a full mesh.
+    pub sync_peers: usize,
     /// Milliseconds a hospital search waits for each patient's node.
     pub search_timeout_ms: u64,
     /// Patients asked at once by a hospital search.
@@ -196,6 +201,7 @@ impl Default for Config {
             bootstrap: Vec::new(),
             p2p_discovery: true,
             sync_interval_secs: 10,
+            sync_peers: 3,
             search_timeout_ms: 5000,
             search_concurrency: 64,
             guard: GuardSettings::default(),

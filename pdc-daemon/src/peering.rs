@@ -49,36 +49,68 @@ pub async fn start(node: Arc<Node>) -> Result<(NetClient, tokio::task::JoinHandl
     Ok((client, task))
 }
 
-/// Gossip messages validated at once. Validation waits for a durable write, so doing
-/// them one after another would cap a node at one fsync per message; concurrent ones
-/// share a sync. Bounded, so a flood backs up into the network layer (which then drops
-/// with `Ignore`) instead of piling up tasks.
-const GOSSIP_IN_FLIGHT: usize = 256;
+/// Most gossip messages validated as one batch. Gossip arrives in bursts (a hospital
+/// search makes an Access, a Send and a Receive block per patient, and every node sees
+/// them all), so messages that queue up while a batch is being written are taken
+/// together: one batch signature check, one hold of the ledger's write lock and one
+/// durable write for all of them, instead of one of each per message.
+const GOSSIP_BATCH: usize = 256;
+
+/// Gossip batches in flight at once. Validation waits for a durable write; while one
+/// batch syncs, the next is verified and applied, and queued writes share one fsync.
+/// Bounded, so a flood backs up into the network layer (which then drops with
+/// `Ignore`) instead of piling up tasks.
+const GOSSIP_BATCHES_IN_FLIGHT: usize = 4;
+
+/// One gossip message waiting for its verdict.
+struct Pending {
+    msg_id: crate::net::MessageId,
+    from: PeerId,
+    data: Vec<u8>,
+}
 
 async fn serve(node: Arc<Node>, client: NetClient, mut events: mpsc::Receiver<NetEvent>) {
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(GOSSIP_IN_FLIGHT));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(GOSSIP_BATCHES_IN_FLIGHT));
     let mut tick =
         tokio::time::interval(Duration::from_secs(node.config.sync_interval_secs.max(1)));
     loop {
         tokio::select! {
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
-                if let NetEvent::Gossip { .. } = ev {
-                    let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
-                    let (node, client) = (node.clone(), client.clone());
-                    tokio::spawn(async move {
-                        handle(&node, &client, ev).await;
-                        drop(permit);
-                    });
-                } else {
+                let NetEvent::Gossip { msg_id, propagation_source, data } = ev else {
                     handle(&node, &client, ev).await;
+                    continue;
+                };
+                // Wait for a batch slot first, so whatever queues meanwhile joins this batch.
+                let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+                let mut batch = vec![Pending { msg_id, from: propagation_source, data }];
+                while batch.len() < GOSSIP_BATCH {
+                    match events.try_recv() {
+                        Ok(NetEvent::Gossip { msg_id, propagation_source, data }) => {
+                            batch.push(Pending { msg_id, from: propagation_source, data });
+                        }
+                        Ok(other) => handle(&node, &client, other).await,
+                        Err(_) => break,
+                    }
                 }
+                let (node, client) = (node.clone(), client.clone());
+                tokio::spawn(async move {
+                    on_gossip_batch(&node, &client, batch).await;
+                    drop(permit);
+                });
             }
             _ = tick.tick() => {
                 if let Ok(peers) = client.peers().await {
-                    for p in peers.into_iter().filter(|p| p.connected) {
+                    let connected: Vec<PeerId> =
+                        peers.into_iter().filter(|p| p.connected).map(|p| p.peer_id).collect();
+                    let picked = rand::seq::SliceRandom::choose_multiple(
+                        connected.as_slice(),
+                        &mut rand::thread_rng(),
+                        node.config.sync_peers.max(1),
+                    );
+                    for &peer in picked {
                         let (node, client) = (node.clone(), client.clone());
-                        tokio::spawn(async move { anti_entropy(&node, &client, p.peer_id).await });
+                        tokio::spawn(async move { anti_entropy(&node, &client, peer).await });
                     }
                 }
             }
@@ -88,17 +120,8 @@ async fn serve(node: Arc<Node>, client: NetClient, mut events: mpsc::Receiver<Ne
 
 async fn handle(node: &Arc<Node>, client: &NetClient, ev: NetEvent) {
     match ev {
-        NetEvent::Gossip {
-            msg_id,
-            propagation_source,
-            data,
-            ..
-        } => {
-            let verdict = on_gossip(node, client, propagation_source, &data).await;
-            let _ = client
-                .report_validation(msg_id, propagation_source, verdict)
-                .await;
-        }
+        // Batched by `serve`; never reaches here.
+        NetEvent::Gossip { .. } => {}
         NetEvent::InboundData {
             peer,
             request,
@@ -144,52 +167,83 @@ async fn handle(node: &Arc<Node>, client: &NetClient, ev: NetEvent) {
     }
 }
 
-/// Validates a gossiped block or fork proof against the ledger: Accept only what was
-/// fully validated and stored, Reject what is invalid, Ignore duplicates and blocks that
-/// must wait for their predecessor (which is then fetched from the forwarding peer).
-async fn on_gossip(node: &Arc<Node>, client: &NetClient, from: PeerId, data: &[u8]) -> Acceptance {
-    let Ok(msg) = pdc_proto::decode_bounded::<Gossip>(data, 64 * 1024) else {
-        return Acceptance::Reject;
-    };
-    match msg.kind {
-        Some(gossip::Kind::Block(signed)) => {
-            let bytes = signed.encode_to_vec();
-            match node.ingest_remote(&bytes).await {
-                Ok(Ingested::Applied { stored }) => {
-                    after_stored(node, &stored).await;
-                    Acceptance::Accept
+/// Validates gossiped blocks and fork proofs against the ledger, then reports each
+/// message's verdict: Accept only what was fully validated and stored, Reject what is
+/// invalid (undecodable, a bad signature, a broken chain rule), Ignore duplicates and
+/// blocks that must wait for their predecessor (which is then fetched from the
+/// forwarding peer), and Ignore everything if the write failed (not the sender's fault).
+///
+/// The blocks of the batch are ingested as one, in arrival order
+/// ([`Node::ingest_remote_batch`]): each gets the verdict it would have had alone.
+async fn on_gossip_batch(node: &Arc<Node>, client: &NetClient, batch: Vec<Pending>) {
+    let mut verdicts = vec![Acceptance::Reject; batch.len()];
+    let mut blocks = Vec::new(); // (index in batch, signed block bytes)
+    for (i, m) in batch.iter().enumerate() {
+        let Ok(msg) = pdc_proto::decode_bounded::<Gossip>(&m.data, 64 * 1024) else {
+            continue; // undecodable: Reject
+        };
+        match msg.kind {
+            Some(gossip::Kind::Block(signed)) => blocks.push((i, signed.encode_to_vec())),
+            Some(gossip::Kind::ForkProof(p)) => {
+                verdicts[i] = match node.ingest_fork_proof(&p).await {
+                    Ok(true) => Acceptance::Accept,
+                    Ok(false) => Acceptance::Ignore,
+                    Err(NodeError::Ledger(_)) => Acceptance::Reject,
+                    Err(_) => Acceptance::Ignore,
                 }
-                Ok(Ingested::Fork { proof, stored }) => {
-                    after_stored(node, &stored).await;
-                    let msg = Gossip {
-                        kind: Some(gossip::Kind::ForkProof(proof.to_msg())),
+            }
+            None => {}
+        }
+    }
+    if !blocks.is_empty() {
+        let (index, bytes): (Vec<usize>, Vec<Vec<u8>>) = blocks.into_iter().unzip();
+        match node.ingest_remote_batch(bytes).await {
+            Ok(results) => {
+                let mut stored_all = Vec::new();
+                let mut pull_from = Vec::new();
+                for (&i, result) in index.iter().zip(results) {
+                    verdicts[i] = match result {
+                        Ok(Ingested::Applied { stored }) => {
+                            stored_all.extend(stored);
+                            Acceptance::Accept
+                        }
+                        Ok(Ingested::Fork { proof, stored }) => {
+                            stored_all.extend(stored);
+                            let msg = Gossip {
+                                kind: Some(gossip::Kind::ForkProof(proof.to_msg())),
+                            };
+                            let _ = client.publish(msg.encode_to_vec()).await;
+                            Acceptance::Accept
+                        }
+                        Ok(Ingested::Duplicate) => Acceptance::Ignore,
+                        Ok(Ingested::Pending { .. }) => {
+                            if !pull_from.contains(&batch[i].from) {
+                                pull_from.push(batch[i].from);
+                            }
+                            Acceptance::Ignore
+                        }
+                        Err(e) => {
+                            tracing::info!(from = %batch[i].from, "rejected gossiped block: {e}");
+                            Acceptance::Reject
+                        }
                     };
-                    let _ = client.publish(msg.encode_to_vec()).await;
-                    Acceptance::Accept
                 }
-                Ok(Ingested::Duplicate) => Acceptance::Ignore,
-                Ok(Ingested::Pending { .. }) => {
+                after_stored(node, &stored_all).await;
+                for peer in pull_from {
                     let (node, client) = (node.clone(), client.clone());
-                    tokio::spawn(async move { anti_entropy(&node, &client, from).await });
-                    Acceptance::Ignore
+                    tokio::spawn(async move { anti_entropy(&node, &client, peer).await });
                 }
-                Err(NodeError::Ledger(e)) => {
-                    tracing::info!(%from, "rejected gossiped block: {e}");
-                    Acceptance::Reject
-                }
-                Err(e) => {
-                    tracing::warn!("could not store a gossiped block: {e}");
-                    Acceptance::Ignore
+            }
+            Err(e) => {
+                tracing::warn!("could not store {} gossiped blocks: {e}", index.len());
+                for i in index {
+                    verdicts[i] = Acceptance::Ignore;
                 }
             }
         }
-        Some(gossip::Kind::ForkProof(p)) => match node.ingest_fork_proof(&p).await {
-            Ok(true) => Acceptance::Accept,
-            Ok(false) => Acceptance::Ignore,
-            Err(NodeError::Ledger(_)) => Acceptance::Reject,
-            Err(_) => Acceptance::Ignore,
-        },
-        None => Acceptance::Reject,
+    }
+    for (m, verdict) in batch.into_iter().zip(verdicts) {
+        let _ = client.report_validation(m.msg_id, m.from, verdict).await;
     }
 }
 

@@ -144,13 +144,12 @@ impl std::fmt::Debug for NetConfig {
 /// What the networking layer reports to the node.
 #[derive(Debug)]
 pub enum NetEvent {
-    /// A gossip message on the ledger topic, not yet forwarded. The node validates it and
-    /// must call [`NetClient::report_validation`] with `msg_id` and `propagation_source`.
+    /// A gossip message on the ledger topic, not yet forwarded. Messages are anonymous
+    /// (the payload carries its own signatures), so only the forwarding peer is known.
+    /// The node validates it and must call [`NetClient::report_validation`] with `msg_id` and `propagation_source`.
     Gossip {
         /// Gossipsub id of the message.
         msg_id: MessageId,
-        /// Peer that signed (published) the message.
-        source: PeerId,
         /// Peer that forwarded it to us.
         propagation_source: PeerId,
         /// The payload: a prost-encoded `wire::Gossip`, at most `max_gossip_bytes`.

@@ -36,7 +36,12 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// The shared reference data folder beside the repository.
 pub fn shared_dir() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    // The directory cargo runs the test from, not the one it was compiled in: a target
+    // directory shared between clones may hold a test binary built in another clone.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let p = manifest_dir.join("../../shared");
     assert!(
         p.join("data/fhir").is_dir(),
         "shared data not found at {}: the repository must sit beside shared/",

@@ -91,6 +91,10 @@ pub struct Config {
     /// Whether Kademlia learns peers' addresses and connects beyond the bootstrap peers.
     /// On by default; off pins the topology to the bootstrap list.
     pub p2p_discovery: bool,
+    /// Most libp2p connections kept at once, incoming and outgoing (each is a socket,
+    /// so the process's open-file limit must be higher). Unset: 256 for a patient, 1024
+    /// for a hospital, which talks to every consenting patient.
+    pub p2p_max_connections: Option<u32>,
     /// Seconds between anti-entropy rounds.
     pub sync_interval_secs: u64,
     /// Connected peers, picked at random, that each anti-entropy round syncs with.
@@ -202,6 +206,7 @@ impl Default for Config {
             p2p_discovery: true,
             sync_interval_secs: 10,
             sync_peers: 3,
+            p2p_max_connections: None,
             search_timeout_ms: 5000,
             search_concurrency: 64,
             guard: GuardSettings::default(),
@@ -248,6 +253,16 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Most connections this node keeps: the configured value, or the role's default
+    /// (see [`Config::p2p_max_connections`]).
+    pub fn max_connections(&self) -> u32 {
+        let default = match self.role {
+            Role::Patient => 256,
+            Role::Hospital => 1024,
+        };
+        self.p2p_max_connections.unwrap_or(default).max(1)
+    }
+
     /// Parses TOML text. `origin` names the source in errors.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse {

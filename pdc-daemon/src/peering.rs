@@ -36,6 +36,7 @@ pub async fn start(node: Arc<Node>) -> Result<(NetClient, tokio::task::JoinHandl
     cfg.listen = parse("listen", &node.config.p2p_listen)?;
     cfg.bootstrap = parse("bootstrap", &node.config.bootstrap)?;
     cfg.discovery = node.config.p2p_discovery;
+    cfg.max_connections = node.config.max_connections();
     cfg.request_timeout = Duration::from_millis(node.config.search_timeout_ms.max(100));
     let (client, events, _swarm) =
         crate::net::spawn(cfg).map_err(|e| NodeError::Net(e.to_string()))?;
@@ -62,6 +63,57 @@ const GOSSIP_BATCH: usize = 256;
 /// `Ignore`) instead of piling up tasks.
 const GOSSIP_BATCHES_IN_FLIGHT: usize = 4;
 
+/// Starts anti-entropy sessions, a bounded number at a time and one per peer. Sessions
+/// are started on every new connection, every tick and for every gossiped block that
+/// arrived before its predecessor; each is a heads exchange (every account's head, both
+/// ways) plus range pulls. Unbounded, they pile up whenever many peers connect at once
+/// (a network starting, a partition healing): 200 nodes joining started tens of
+/// thousands of sessions that timed out against each other and starved everything
+/// else. A trigger that finds no free slot is dropped: the next tick catches up.
+#[derive(Clone)]
+struct Syncer {
+    node: Arc<Node>,
+    client: NetClient,
+    slots: Arc<tokio::sync::Semaphore>,
+    busy: Arc<std::sync::Mutex<std::collections::HashSet<PeerId>>>,
+}
+
+impl Syncer {
+    fn new(node: Arc<Node>, client: NetClient) -> Self {
+        // One more than a tick starts, so a new connection is synced even mid-tick.
+        let slots = node.config.sync_peers.max(1) + 1;
+        Self {
+            node,
+            client,
+            slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+            busy: Arc::default(),
+        }
+    }
+
+    /// Starts a session with `peer` unless one is running with it or all slots are busy.
+    fn start(&self, peer: PeerId) {
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            return;
+        };
+        let busy = self.busy.clone();
+        if !busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(peer)
+        {
+            return;
+        }
+        let (node, client) = (self.node.clone(), self.client.clone());
+        tokio::spawn(async move {
+            anti_entropy(&node, &client, peer).await;
+            busy.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&peer);
+            drop(permit);
+        });
+    }
+}
+
 /// One gossip message waiting for its verdict.
 struct Pending {
     msg_id: crate::net::MessageId,
@@ -71,6 +123,7 @@ struct Pending {
 
 async fn serve(node: Arc<Node>, client: NetClient, mut events: mpsc::Receiver<NetEvent>) {
     let in_flight = Arc::new(tokio::sync::Semaphore::new(GOSSIP_BATCHES_IN_FLIGHT));
+    let syncer = Syncer::new(node.clone(), client.clone());
     let mut tick =
         tokio::time::interval(Duration::from_secs(node.config.sync_interval_secs.max(1)));
     loop {
@@ -78,7 +131,7 @@ async fn serve(node: Arc<Node>, client: NetClient, mut events: mpsc::Receiver<Ne
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
                 let NetEvent::Gossip { msg_id, propagation_source, data } = ev else {
-                    handle(&node, &client, ev).await;
+                    handle(&node, &client, &syncer, ev).await;
                     continue;
                 };
                 // Wait for a batch slot first, so whatever queues meanwhile joins this batch.
@@ -89,13 +142,13 @@ async fn serve(node: Arc<Node>, client: NetClient, mut events: mpsc::Receiver<Ne
                         Ok(NetEvent::Gossip { msg_id, propagation_source, data }) => {
                             batch.push(Pending { msg_id, from: propagation_source, data });
                         }
-                        Ok(other) => handle(&node, &client, other).await,
+                        Ok(other) => handle(&node, &client, &syncer, other).await,
                         Err(_) => break,
                     }
                 }
-                let (node, client) = (node.clone(), client.clone());
+                let (node, client, syncer) = (node.clone(), client.clone(), syncer.clone());
                 tokio::spawn(async move {
-                    on_gossip_batch(&node, &client, batch).await;
+                    on_gossip_batch(&node, &client, &syncer, batch).await;
                     drop(permit);
                 });
             }
@@ -109,8 +162,7 @@ async fn serve(node: Arc<Node>, client: NetClient, mut events: mpsc::Receiver<Ne
                         node.config.sync_peers.max(1),
                     );
                     for &peer in picked {
-                        let (node, client) = (node.clone(), client.clone());
-                        tokio::spawn(async move { anti_entropy(&node, &client, peer).await });
+                        syncer.start(peer);
                     }
                 }
             }
@@ -118,7 +170,7 @@ async fn serve(node: Arc<Node>, client: NetClient, mut events: mpsc::Receiver<Ne
     }
 }
 
-async fn handle(node: &Arc<Node>, client: &NetClient, ev: NetEvent) {
+async fn handle(node: &Arc<Node>, client: &NetClient, syncer: &Syncer, ev: NetEvent) {
     match ev {
         // Batched by `serve`; never reaches here.
         NetEvent::Gossip { .. } => {}
@@ -159,10 +211,7 @@ async fn handle(node: &Arc<Node>, client: &NetClient, ev: NetEvent) {
             let resp = answer_sync(node, request);
             let _ = client.respond_sync(channel, resp).await;
         }
-        NetEvent::PeerIdentified { peer, .. } => {
-            let (node, client) = (node.clone(), client.clone());
-            tokio::spawn(async move { anti_entropy(&node, &client, peer).await });
-        }
+        NetEvent::PeerIdentified { peer, .. } => syncer.start(peer),
         NetEvent::PeerConnected(_) | NetEvent::PeerDisconnected(_) => {}
     }
 }
@@ -175,7 +224,12 @@ async fn handle(node: &Arc<Node>, client: &NetClient, ev: NetEvent) {
 ///
 /// The blocks of the batch are ingested as one, in arrival order
 /// ([`Node::ingest_remote_batch`]): each gets the verdict it would have had alone.
-async fn on_gossip_batch(node: &Arc<Node>, client: &NetClient, batch: Vec<Pending>) {
+async fn on_gossip_batch(
+    node: &Arc<Node>,
+    client: &NetClient,
+    syncer: &Syncer,
+    batch: Vec<Pending>,
+) {
     let mut verdicts = vec![Acceptance::Reject; batch.len()];
     let mut blocks = Vec::new(); // (index in batch, signed block bytes)
     for (i, m) in batch.iter().enumerate() {
@@ -230,8 +284,7 @@ async fn on_gossip_batch(node: &Arc<Node>, client: &NetClient, batch: Vec<Pendin
                 }
                 after_stored(node, &stored_all).await;
                 for peer in pull_from {
-                    let (node, client) = (node.clone(), client.clone());
-                    tokio::spawn(async move { anti_entropy(&node, &client, peer).await });
+                    syncer.start(peer);
                 }
             }
             Err(e) => {

@@ -56,3 +56,18 @@ fn roundtrip_of_written_config() {
     assert_eq!(back.role, Role::Hospital);
     assert_eq!(back.consent.price, 500_000);
 }
+
+#[test]
+fn connection_limit_follows_the_role_unless_set() {
+    assert_eq!(Config::default().max_connections(), 256);
+    let hospital = Config {
+        role: Role::Hospital,
+        ..Config::default()
+    };
+    assert_eq!(hospital.max_connections(), 1024);
+    let set: Config = toml::from_str("p2p_max_connections = 50").expect("parse");
+    assert_eq!(set.max_connections(), 50);
+    // Zero would mean no network at all.
+    let zero: Config = toml::from_str("p2p_max_connections = 0").expect("parse");
+    assert_eq!(zero.max_connections(), 1);
+}

@@ -63,19 +63,24 @@ const GOSSIP_BATCH: usize = 256;
 /// `Ignore`) instead of piling up tasks.
 const GOSSIP_BATCHES_IN_FLIGHT: usize = 4;
 
-/// Starts anti-entropy sessions, a bounded number at a time and one per peer. Sessions
+/// Peers waiting for (or in) an anti-entropy session at most; triggers beyond it are
+/// dropped, and the periodic tick catches up.
+const SYNC_QUEUE: usize = 64;
+
+/// Runs anti-entropy sessions, a bounded number at a time and one per peer. Sessions
 /// are started on every new connection, every tick and for every gossiped block that
 /// arrived before its predecessor; each is a heads exchange (every account's head, both
 /// ways) plus range pulls. Unbounded, they pile up whenever many peers connect at once
 /// (a network starting, a partition healing): 200 nodes joining started tens of
 /// thousands of sessions that timed out against each other and starved everything
-/// else. A trigger that finds no free slot is dropped: the next tick catches up.
+/// else. Triggers wait for a free slot (a peer already waiting is not queued twice),
+/// so a node joining still syncs with every peer it meets.
 #[derive(Clone)]
 struct Syncer {
     node: Arc<Node>,
     client: NetClient,
     slots: Arc<tokio::sync::Semaphore>,
-    busy: Arc<std::sync::Mutex<std::collections::HashSet<PeerId>>>,
+    queued: Arc<std::sync::Mutex<std::collections::HashSet<PeerId>>>,
 }
 
 impl Syncer {
@@ -86,30 +91,31 @@ impl Syncer {
             node,
             client,
             slots: Arc::new(tokio::sync::Semaphore::new(slots)),
-            busy: Arc::default(),
+            queued: Arc::default(),
         }
     }
 
-    /// Starts a session with `peer` unless one is running with it or all slots are busy.
+    /// Queues a session with `peer` unless one is queued or running for it already, or
+    /// the queue is full.
     fn start(&self, peer: PeerId) {
-        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            return;
-        };
-        let busy = self.busy.clone();
-        if !busy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(peer)
         {
-            return;
+            let mut queued = self
+                .queued
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if queued.len() >= SYNC_QUEUE || !queued.insert(peer) {
+                return;
+            }
         }
-        let (node, client) = (self.node.clone(), self.client.clone());
+        let this = self.clone();
         tokio::spawn(async move {
-            anti_entropy(&node, &client, peer).await;
-            busy.lock()
+            if let Ok(_slot) = this.slots.acquire().await {
+                anti_entropy(&this.node, &this.client, peer).await;
+            }
+            this.queued
+                .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(&peer);
-            drop(permit);
         });
     }
 }

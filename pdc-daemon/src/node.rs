@@ -457,10 +457,50 @@ impl Node {
         drop(order);
         durable.wait().await?;
         self.mark_durable(&stored);
-        for block in results.iter().flatten() {
-            self.gossip_block(block).await;
-        }
+        let made: Vec<&VerifiedBlock> = results.iter().flatten().collect();
+        self.gossip_blocks(&made).await;
         Ok(results)
+    }
+
+    /// Publishes several of this node's durable blocks, as few messages as fit the
+    /// gossip size limit: every node forwards and checks one message instead of one per
+    /// block. A lone block goes out as a plain `Block` message.
+    async fn gossip_blocks(&self, blocks: &[&VerifiedBlock]) {
+        use pdc_proto::wire::{BlockBatch, gossip::Kind as G};
+        if let [one] = blocks {
+            return self.gossip_block(one).await;
+        }
+        let Some(net) = self.net.get() else { return };
+        // Room for the envelope (tags and lengths) under the 64 KiB gossip limit.
+        const BUDGET: usize = 60 * 1024;
+        let mut chunk: Vec<pdc_proto::ledger::SignedBlock> = Vec::new();
+        let mut size = 0;
+        let signed = blocks.iter().filter_map(|b| b.to_signed().ok());
+        for s in signed {
+            let len = pdc_proto::Message::encoded_len(&s) + 8;
+            if !chunk.is_empty() && (size + len > BUDGET || chunk.len() >= 256) {
+                let n = chunk.len();
+                let msg = pdc_proto::wire::Gossip {
+                    kind: Some(G::Blocks(BlockBatch {
+                        blocks: std::mem::take(&mut chunk),
+                    })),
+                };
+                if let Err(e) = net.publish(pdc_proto::Message::encode_to_vec(&msg)).await {
+                    tracing::debug!("{n} blocks not gossiped now ({e}); sync will deliver them");
+                }
+                size = 0;
+            }
+            size += len;
+            chunk.push(s);
+        }
+        if !chunk.is_empty() {
+            let msg = pdc_proto::wire::Gossip {
+                kind: Some(G::Blocks(BlockBatch { blocks: chunk })),
+            };
+            if let Err(e) = net.publish(pdc_proto::Message::encode_to_vec(&msg)).await {
+                tracing::debug!("blocks not gossiped now ({e}); sync will deliver them");
+            }
+        }
     }
 
     /// Publishes one of this node's durable blocks. No peers yet is fine:

@@ -229,7 +229,8 @@ async fn handle(node: &Arc<Node>, client: &NetClient, syncer: &Syncer, ev: NetEv
 /// forwarding peer), and Ignore everything if the write failed (not the sender's fault).
 ///
 /// The blocks of the batch are ingested as one, in arrival order
-/// ([`Node::ingest_remote_batch`]): each gets the verdict it would have had alone.
+/// ([`Node::ingest_remote_batch`]): each gets the verdict it would have had alone, and
+/// a message of several blocks the combination of theirs ([`combine`]).
 async fn on_gossip_batch(
     node: &Arc<Node>,
     client: &NetClient,
@@ -243,7 +244,16 @@ async fn on_gossip_batch(
             continue; // undecodable: Reject
         };
         match msg.kind {
-            Some(gossip::Kind::Block(signed)) => blocks.push((i, signed.encode_to_vec())),
+            Some(gossip::Kind::Block(signed)) => {
+                verdicts[i] = Acceptance::Ignore; // until a block of it says otherwise
+                blocks.push((i, signed.encode_to_vec()));
+            }
+            Some(gossip::Kind::Blocks(b))
+                if !b.blocks.is_empty() && b.blocks.len() <= GOSSIP_BATCH =>
+            {
+                verdicts[i] = Acceptance::Ignore;
+                blocks.extend(b.blocks.iter().map(|signed| (i, signed.encode_to_vec())));
+            }
             Some(gossip::Kind::ForkProof(p)) => {
                 verdicts[i] = match node.ingest_fork_proof(&p).await {
                     Ok(true) => Acceptance::Accept,
@@ -252,7 +262,8 @@ async fn on_gossip_batch(
                     Err(_) => Acceptance::Ignore,
                 }
             }
-            None => {}
+            // Empty, or more blocks than one batch may hold: Reject.
+            Some(gossip::Kind::Blocks(_)) | None => {}
         }
     }
     if !blocks.is_empty() {
@@ -262,7 +273,7 @@ async fn on_gossip_batch(
                 let mut stored_all = Vec::new();
                 let mut pull_from = Vec::new();
                 for (&i, result) in index.iter().zip(results) {
-                    verdicts[i] = match result {
+                    let verdict = match result {
                         Ok(Ingested::Applied { stored }) => {
                             stored_all.extend(stored);
                             Acceptance::Accept
@@ -287,6 +298,7 @@ async fn on_gossip_batch(
                             Acceptance::Reject
                         }
                     };
+                    verdicts[i] = combine(verdicts[i], verdict);
                 }
                 after_stored(node, &stored_all).await;
                 for peer in pull_from {
@@ -303,6 +315,16 @@ async fn on_gossip_batch(
     }
     for (m, verdict) in batch.into_iter().zip(verdicts) {
         let _ = client.report_validation(m.msg_id, m.from, verdict).await;
+    }
+}
+
+/// The verdict on a message of several blocks: Reject if any block is invalid (its
+/// publisher sent something invalid), else Accept if any was new, else Ignore.
+fn combine(a: Acceptance, b: Acceptance) -> Acceptance {
+    match (a, b) {
+        (Acceptance::Reject, _) | (_, Acceptance::Reject) => Acceptance::Reject,
+        (Acceptance::Accept, _) | (_, Acceptance::Accept) => Acceptance::Accept,
+        _ => Acceptance::Ignore,
     }
 }
 

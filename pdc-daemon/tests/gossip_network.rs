@@ -311,8 +311,9 @@ async fn a_fork_shown_to_each_half_freezes_the_author_identically_everywhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_replayed_later_by_another_publisher_credits_nothing_twice() {
     // A hospital funded by the genesis pays a patient; a third node later re-publishes the
-    // exact Send and Receive bytes under its own gossip id (so no duplicate cache can
-    // catch them): every ledger sees duplicates and the balances do not move.
+    // Send and Receive in a new envelope (so the content-addressed gossip id differs and
+    // no duplicate cache can catch them): every ledger sees duplicates and the balances
+    // do not move.
     let hd = tempfile::tempdir().expect("tmp");
     let h_acct: AccountId = init(hd.path(), Role::Hospital, "Payer")
         .expect("init")
@@ -396,4 +397,67 @@ async fn a_payment_replayed_later_by_another_publisher_credits_nothing_twice() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after: Vec<_> = all.iter().map(|n| balances(n)).collect();
     assert_eq!(after, before, "a replayed payment credits nothing twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_payments_travels_as_one_message_and_every_payee_claims_its_own() {
+    // `append_batch` (a hospital paying every answer of a search) gossips its blocks as
+    // one `Blocks` message: every node must store all of them, and each payee claim its
+    // own Send.
+    let hd = tempfile::tempdir().expect("tmp");
+    let h_acct: AccountId = init(hd.path(), Role::Hospital, "Payer")
+        .expect("init")
+        .account
+        .parse()
+        .expect("acct");
+    let genesis = format!(
+        "network_id = \"batch-test\"\ndefault_price = 500000\n[[balances]]\naccount = \"{h_acct}\"\namount = 10000000\n"
+    );
+    let h = open_in(hd, &genesis, vec![], true, 3600).await;
+    let boot = h.addr(&h.net.listen_addrs().await.expect("addrs"));
+    let mut payees = Vec::new();
+    for name in ["P1", "P2", "P3"] {
+        let d = tempfile::tempdir().expect("tmp");
+        init(d.path(), Role::Patient, name).expect("init");
+        payees.push(open_in(d, &genesis, vec![boot.clone()], true, 3600).await);
+    }
+    wait(30, "registers everywhere", || {
+        std::iter::once(&h)
+            .chain(&payees)
+            .all(|n| n.node.with_ledger(|l| l.heads().len()) == 4)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let bodies = payees
+        .iter()
+        .map(|p| {
+            Kind::Send(Send {
+                to: p.node.account.0.to_vec(),
+                amount: 500_000,
+                access_ref: vec![],
+            })
+        })
+        .collect();
+    let sends: Vec<_> = h
+        .node
+        .append_batch(bodies)
+        .await
+        .expect("batch")
+        .into_iter()
+        .map(|r| r.expect("send"))
+        .collect();
+    assert_eq!(sends.len(), 3);
+    for (p, send) in payees.iter().zip(&sends) {
+        wait(30, "each payee to claim its Send", || {
+            p.node.with_ledger(|l| l.is_received(&send.hash()))
+        })
+        .await;
+    }
+    for p in &payees {
+        assert_eq!(
+            p.node.with_ledger(|l| l.balance(&p.node.account, 0).chain),
+            500_000,
+            "each payee credited once, with its own Send only"
+        );
+    }
 }

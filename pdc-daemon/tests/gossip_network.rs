@@ -1,6 +1,7 @@
 //! In-process networks of real nodes (real RocksDB, keys, libp2p on 127.0.0.1): a block
 //! published at one node reaches all; in a line A–B–C, blocks that A publishes and that
-//! fail validation are rejected at B, never reach C, and cost A its score at B.
+//! fail validation are rejected at B, never reach C, and cost A its score at B; a message
+//! of several blocks with one invalid among them goes no further than B either.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,9 +112,9 @@ async fn a_block_published_at_one_node_reaches_all_five() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_blocks_stop_at_the_first_honest_node() {
-    // A line A - B - C: no discovery, so C only ever hears A through B.
+/// A line A - B - C with no discovery, so C only ever hears A through B; returns once B
+/// and C hold A's Register and C is not connected to A.
+async fn line() -> (N, N, N) {
     let a = start(Role::Patient, "A", vec![], false).await;
     let a_addr = a.addr(&a.net.listen_addrs().await.expect("addrs"));
     let b = start(Role::Patient, "B", vec![a_addr], false).await;
@@ -131,6 +132,12 @@ async fn invalid_blocks_stop_at_the_first_honest_node() {
             .any(|p| p.connected && p.peer_id == a.net.local_peer_id()),
         "C must not be connected to A directly"
     );
+    (a, b, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_blocks_stop_at_the_first_honest_node() {
+    let (a, b, c) = line().await;
 
     let key = &a.node.identity.signing_key;
     let network = a.node.genesis.hash();
@@ -308,12 +315,9 @@ async fn a_fork_shown_to_each_half_freezes_the_author_identically_everywhere() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payment_replayed_later_by_another_publisher_credits_nothing_twice() {
-    // A hospital funded by the genesis pays a patient; a third node later re-publishes the
-    // Send and Receive in a new envelope (so the content-addressed gossip id differs and
-    // no duplicate cache can catch them): every ledger sees duplicates and the balances
-    // do not move.
+/// A hospital funded by the genesis and patients bootstrapped to it (`names`), returned
+/// once every node holds every Register and the gossip mesh has had a second to form.
+async fn funded_network(network_id: &str, names: &[&str]) -> (N, Vec<N>) {
     let hd = tempfile::tempdir().expect("tmp");
     let h_acct: AccountId = init(hd.path(), Role::Hospital, "Payer")
         .expect("init")
@@ -321,23 +325,35 @@ async fn a_payment_replayed_later_by_another_publisher_credits_nothing_twice() {
         .parse()
         .expect("acct");
     let genesis = format!(
-        "network_id = \"replay-test\"\ndefault_price = 500000\n[[balances]]\naccount = \"{h_acct}\"\namount = 10000000\n"
+        "network_id = \"{network_id}\"\ndefault_price = 500000\n[[balances]]\naccount = \"{h_acct}\"\namount = 10000000\n"
     );
     let h = open_in(hd, &genesis, vec![], true, 3600).await;
     let boot = h.addr(&h.net.listen_addrs().await.expect("addrs"));
-    let mut others = Vec::new();
-    for name in ["Payee", "Replayer"] {
+    let mut patients = Vec::new();
+    for name in names {
         let d = tempfile::tempdir().expect("tmp");
         init(d.path(), Role::Patient, name).expect("init");
-        others.push(open_in(d, &genesis, vec![boot.clone()], true, 3600).await);
+        patients.push(open_in(d, &genesis, vec![boot.clone()], true, 3600).await);
     }
-    let all = [&h, &others[0], &others[1]];
     wait(30, "registers everywhere", || {
-        all.iter()
-            .all(|n| n.node.with_ledger(|l| l.heads().len()) == 3)
+        std::iter::once(&h)
+            .chain(&patients)
+            .all(|n| n.node.with_ledger(|l| l.heads().len()) == names.len() + 1)
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
+    (h, patients)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_replayed_later_by_another_publisher_credits_nothing_twice() {
+    // A hospital funded by the genesis pays a patient; a third node later re-publishes the
+    // Send and Receive in a new envelope (so the content-addressed gossip id differs and
+    // no duplicate cache can catch them): every ledger sees duplicates and the balances
+    // do not move.
+    let (h, others) = funded_network("replay-test", &["Payee", "Replayer"]).await;
+    let h_acct = h.node.account;
+    let all = [&h, &others[0], &others[1]];
     let payee = others[0].node.account;
     let send = h
         .node
@@ -404,30 +420,7 @@ async fn a_batch_of_payments_travels_as_one_message_and_every_payee_claims_its_o
     // `append_batch` (a hospital paying every answer of a search) gossips its blocks as
     // one `Blocks` message: every node must store all of them, and each payee claim its
     // own Send.
-    let hd = tempfile::tempdir().expect("tmp");
-    let h_acct: AccountId = init(hd.path(), Role::Hospital, "Payer")
-        .expect("init")
-        .account
-        .parse()
-        .expect("acct");
-    let genesis = format!(
-        "network_id = \"batch-test\"\ndefault_price = 500000\n[[balances]]\naccount = \"{h_acct}\"\namount = 10000000\n"
-    );
-    let h = open_in(hd, &genesis, vec![], true, 3600).await;
-    let boot = h.addr(&h.net.listen_addrs().await.expect("addrs"));
-    let mut payees = Vec::new();
-    for name in ["P1", "P2", "P3"] {
-        let d = tempfile::tempdir().expect("tmp");
-        init(d.path(), Role::Patient, name).expect("init");
-        payees.push(open_in(d, &genesis, vec![boot.clone()], true, 3600).await);
-    }
-    wait(30, "registers everywhere", || {
-        std::iter::once(&h)
-            .chain(&payees)
-            .all(|n| n.node.with_ledger(|l| l.heads().len()) == 4)
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (h, payees) = funded_network("batch-test", &["P1", "P2", "P3"]).await;
     let bodies = payees
         .iter()
         .map(|p| {
@@ -460,4 +453,60 @@ async fn a_batch_of_payments_travels_as_one_message_and_every_payee_claims_its_o
             "each payee credited once, with its own Send only"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_one_invalid_block_goes_no_further() {
+    let (a, b, c) = line().await;
+    let key = &a.node.identity.signing_key;
+    let network = a.node.genesis.hash();
+    let head = a
+        .node
+        .with_ledger(|l| l.head(&a.node.account))
+        .expect("A registered");
+    let good = sign_block(
+        key,
+        &network,
+        head.seq + 1,
+        head.hash,
+        1,
+        0,
+        Kind::ConsentGrant(pdc_daemon::ledger::ConsentGrant {
+            grant_id: vec![1; 16],
+            grantee: b.node.account.0.to_vec(),
+            scope: "all".into(),
+            purposes: vec!["treatment".into()],
+            not_after_ms: 0,
+            price: 500_000,
+        }),
+    )
+    .expect("sign");
+    let mut forged = sign_block(key, &network, head.seq + 2, good.hash(), 2, 0, {
+        Kind::ConsentRevoke(pdc_daemon::ledger::ConsentRevoke {
+            grant_id: vec![2; 16],
+        })
+    })
+    .expect("sign")
+    .to_signed()
+    .expect("signed");
+    forged.signature[0] ^= 1;
+    let batch = Gossip {
+        kind: Some(gossip::Kind::Blocks(pdc_proto::wire::BlockBatch {
+            blocks: vec![good.to_signed().expect("signed"), forged],
+        })),
+    };
+    a.net
+        .publish(batch.encode_to_vec())
+        .await
+        .expect("A publishes to B");
+    // B keeps the valid block (it is valid on its own) but rejects the message.
+    wait(15, "B to store the valid block of the batch", || {
+        has(&b, &good.hash())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !has(&c, &good.hash()),
+        "a batch with an invalid block is not forwarded, not even its valid block"
+    );
 }

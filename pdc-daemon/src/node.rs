@@ -78,8 +78,12 @@ pub enum NodeError {
     },
 }
 
+/// Most blocks in one `Blocks` gossip message; receivers reject larger ones.
+pub const MAX_GOSSIP_BLOCKS: usize = 256;
+
 /// A running node's parts, shared by the API handlers.
 #[derive(Debug)]
+
 pub struct Node {
     /// Its configuration.
     pub config: Config,
@@ -405,7 +409,7 @@ impl Node {
         durable.wait().await?;
         self.mark_durable(&stored);
         // Durable first, then gossip.
-        self.gossip_block(&block).await;
+        self.gossip_blocks(&[&block]).await;
         Ok(block)
     }
 
@@ -462,63 +466,44 @@ impl Node {
         Ok(results)
     }
 
-    /// Publishes several of this node's durable blocks, as few messages as fit the
+    /// Publishes several of this node's durable blocks in as few messages as fit the
     /// gossip size limit: every node forwards and checks one message instead of one per
     /// block. A lone block goes out as a plain `Block` message.
     async fn gossip_blocks(&self, blocks: &[&VerifiedBlock]) {
-        use pdc_proto::wire::{BlockBatch, gossip::Kind as G};
-        if let [one] = blocks {
-            return self.gossip_block(one).await;
-        }
-        let Some(net) = self.net.get() else { return };
+        use pdc_proto::wire::{BlockBatch, Gossip, gossip::Kind as G};
         // Room for the envelope (tags and lengths) under the 64 KiB gossip limit.
         const BUDGET: usize = 60 * 1024;
+        let signed: Vec<_> = blocks.iter().filter_map(|b| b.to_signed().ok()).collect();
+        let mut messages = Vec::new();
         let mut chunk: Vec<pdc_proto::ledger::SignedBlock> = Vec::new();
         let mut size = 0;
-        let signed = blocks.iter().filter_map(|b| b.to_signed().ok());
         for s in signed {
             let len = pdc_proto::Message::encoded_len(&s) + 8;
-            if !chunk.is_empty() && (size + len > BUDGET || chunk.len() >= 256) {
-                let n = chunk.len();
-                let msg = pdc_proto::wire::Gossip {
-                    kind: Some(G::Blocks(BlockBatch {
-                        blocks: std::mem::take(&mut chunk),
-                    })),
-                };
-                if let Err(e) = net.publish(pdc_proto::Message::encode_to_vec(&msg)).await {
-                    tracing::debug!("{n} blocks not gossiped now ({e}); sync will deliver them");
-                }
+            if !chunk.is_empty() && (size + len > BUDGET || chunk.len() >= MAX_GOSSIP_BLOCKS) {
+                messages.push(std::mem::take(&mut chunk));
                 size = 0;
             }
             size += len;
             chunk.push(s);
         }
-        if !chunk.is_empty() {
-            let msg = pdc_proto::wire::Gossip {
-                kind: Some(G::Blocks(BlockBatch { blocks: chunk })),
+        messages.push(chunk);
+        for mut blocks in messages {
+            let kind = match blocks.len() {
+                0 => continue,
+                1 => G::Block(blocks.remove(0)),
+                _ => G::Blocks(BlockBatch { blocks }),
             };
-            if let Err(e) = net.publish(pdc_proto::Message::encode_to_vec(&msg)).await {
-                tracing::debug!("blocks not gossiped now ({e}); sync will deliver them");
-            }
+            self.publish(Gossip { kind: Some(kind) }).await;
         }
     }
 
-    /// Publishes one of this node's durable blocks. No peers yet is fine:
-    /// anti-entropy delivers it.
-    async fn gossip_block(&self, block: &VerifiedBlock) {
-        if let Some(net) = self.net.get() {
-            let msg = pdc_proto::wire::Gossip {
-                kind: block
-                    .to_signed()
-                    .ok()
-                    .map(pdc_proto::wire::gossip::Kind::Block),
-            };
-            if let Err(e) = net.publish(pdc_proto::Message::encode_to_vec(&msg)).await {
-                tracing::debug!(
-                    "block {} not gossiped now ({e}); sync will deliver it",
-                    block.hash()
-                );
-            }
+    /// Publishes a gossip message. No peers yet is fine: anti-entropy delivers what it
+    /// carries.
+    async fn publish(&self, msg: pdc_proto::wire::Gossip) {
+        if let Some(net) = self.net.get()
+            && let Err(e) = net.publish(pdc_proto::Message::encode_to_vec(&msg)).await
+        {
+            tracing::debug!("gossip not published now ({e}); sync will deliver it");
         }
     }
 

@@ -249,7 +249,7 @@ async fn on_gossip_batch(
                 blocks.push((i, signed.encode_to_vec()));
             }
             Some(gossip::Kind::Blocks(b))
-                if !b.blocks.is_empty() && b.blocks.len() <= GOSSIP_BATCH =>
+                if !b.blocks.is_empty() && b.blocks.len() <= crate::node::MAX_GOSSIP_BLOCKS =>
             {
                 verdicts[i] = Acceptance::Ignore;
                 blocks.extend(b.blocks.iter().map(|signed| (i, signed.encode_to_vec())));

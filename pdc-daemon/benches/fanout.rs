@@ -24,6 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::{Context, Result, bail, ensure};
 use pdc_daemon::access::{FanOut, PatientOutcome, search_patients};
 use pdc_daemon::config::{Config, Role};
 use pdc_daemon::ledger::AccountId;
@@ -47,9 +48,9 @@ async fn open(
     dir: &Path,
     genesis: &str,
     bootstrap: Vec<String>,
-) -> (Arc<Node>, NetClient, tokio::task::JoinHandle<()>) {
-    std::fs::write(dir.join("genesis.toml"), genesis).expect("genesis");
-    let mut cfg = Config::load(&dir.join("config.toml")).expect("config");
+) -> Result<(Arc<Node>, NetClient, tokio::task::JoinHandle<()>)> {
+    std::fs::write(dir.join("genesis.toml"), genesis).context("writing the genesis")?;
+    let mut cfg = Config::load(&dir.join("config.toml")).context("loading the config")?;
     cfg.genesis = Some("genesis.toml".into());
     // Patients connect to the peers they are given and no others (see `PATIENT_PEERS`).
     cfg.p2p_discovery = cfg.role == Role::Hospital;
@@ -61,9 +62,11 @@ async fn open(
     cfg.guard.max_requests_per_minute = 10_000;
     cfg.guard.max_requests_per_hour = 100_000;
     cfg.guard.deny_threshold = 1.0;
-    let node = Node::open(cfg).await.expect("open");
-    let (net, task) = pdc_daemon::peering::start(node.clone()).await.expect("net");
-    (node, net, task)
+    let node = Node::open(cfg).await.context("opening a node")?;
+    let (net, task) = pdc_daemon::peering::start(node.clone())
+        .await
+        .context("starting a node's network")?;
+    Ok((node, net, task))
 }
 
 async fn close(nodes: Vec<Arc<Node>>, nets: Vec<(NetClient, tokio::task::JoinHandle<()>)>) {
@@ -80,14 +83,20 @@ async fn close(nodes: Vec<Arc<Node>>, nets: Vec<(NetClient, tokio::task::JoinHan
 /// Child mode: opens `count` patient nodes named from `first` on, each with a matching
 /// condition and a grant to `hospital`; prints `ready` once all grants are durable and
 /// published, then runs until its standard input closes.
-async fn patients(genesis: String, boot: String, hospital: AccountId, first: usize, count: usize) {
+async fn patients(
+    genesis: String,
+    boot: String,
+    hospital: AccountId,
+    first: usize,
+    count: usize,
+) -> Result<()> {
     let mut nodes = Vec::new();
     let mut nets = Vec::new();
     let mut dirs = Vec::new();
     let mut addrs: Vec<String> = Vec::new();
     for i in first..first + count {
-        let d = tempfile::tempdir().expect("tmp");
-        init(d.path(), Role::Patient, &format!("p{i}")).expect("init");
+        let d = tempfile::tempdir().context("creating a temporary directory")?;
+        init(d.path(), Role::Patient, &format!("p{i}")).context("initialising a patient")?;
         // The hospital, plus a few patients opened before: a sparse random graph.
         let mut peers = vec![boot.clone()];
         peers.extend(
@@ -98,12 +107,8 @@ async fn patients(genesis: String, boot: String, hospital: AccountId, first: usi
             )
             .cloned(),
         );
-        let (node, net, t) = open(d.path(), &genesis, peers).await;
-        addrs.push(format!(
-            "{}/p2p/{}",
-            net.listen_addrs().await.expect("addrs")[0],
-            net.local_peer_id()
-        ));
+        let (node, net, t) = open(d.path(), &genesis, peers).await?;
+        addrs.push(p2p_addr(&net).await?);
         let now = pdc_daemon::records::now_ms();
         node.records
             .put(Record {
@@ -117,7 +122,7 @@ async fn patients(genesis: String, boot: String, hospital: AccountId, first: usi
                 })),
             })
             .await
-            .expect("record");
+            .context("storing a record")?;
         nodes.push(node);
         nets.push((net, t));
         dirs.push(d);
@@ -132,15 +137,28 @@ async fn patients(genesis: String, boot: String, hospital: AccountId, first: usi
             500_000,
         )
         .await
-        .expect("grant");
+        .context("granting the hospital")?;
     }
     println!("ready");
-    std::io::stdout().flush().expect("stdout");
+    std::io::stdout()
+        .flush()
+        .context("telling the parent we are ready")?;
     // The parent closes our stdin when it is done (or dies).
     let _ =
         tokio::task::spawn_blocking(|| std::io::stdin().lock().read_line(&mut String::new())).await;
     close(nodes, nets).await;
     drop(dirs);
+    Ok(())
+}
+
+/// `node`'s first listen address with its peer id, as a bootstrap entry.
+async fn p2p_addr(net: &NetClient) -> Result<String> {
+    let addrs = net
+        .listen_addrs()
+        .await
+        .context("reading listen addresses")?;
+    let first = addrs.first().context("the node listens nowhere")?;
+    Ok(format!("{first}/p2p/{}", net.local_peer_id()))
 }
 
 /// CPU seconds (user + system) used so far by the process `pid`.
@@ -183,26 +201,22 @@ impl Net {
     }
 }
 
-async fn build(n: usize) -> Net {
+async fn build(n: usize) -> Result<Net> {
     let started = Instant::now();
-    let hd = tempfile::tempdir().expect("tmp");
+    let hd = tempfile::tempdir().context("creating a temporary directory")?;
     let h: AccountId = init(hd.path(), Role::Hospital, "FanHospital")
-        .expect("init")
+        .context("initialising the hospital")?
         .account
         .parse()
-        .expect("acct");
+        .context("the hospital's account")?;
     let genesis = format!(
         "network_id = \"fanout\"\ndefault_price = 500000\n[[balances]]\naccount = \"{h}\"\namount = 1000000000000\n"
     );
-    let (hospital, hnet, ht) = open(hd.path(), &genesis, vec![]).await;
-    let boot = format!(
-        "{}/p2p/{}",
-        hnet.listen_addrs().await.expect("addrs")[0],
-        hnet.local_peer_id()
-    );
+    let (hospital, hnet, ht) = open(hd.path(), &genesis, vec![]).await?;
+    let boot = p2p_addr(&hnet).await?;
     let genesis_file = hd.path().join("bench-genesis.toml");
-    std::fs::write(&genesis_file, &genesis).expect("genesis file");
-    let exe = std::env::current_exe().expect("own path");
+    std::fs::write(&genesis_file, &genesis).context("writing the genesis for the children")?;
+    let exe = std::env::current_exe().context("finding this bench's own binary")?;
     let mut children = Vec::new();
     for first in (0..n).step_by(PER_PROCESS) {
         let count = PER_PROCESS.min(n - first);
@@ -216,25 +230,29 @@ async fn build(n: usize) -> Net {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("start a patients process");
+            .context("starting a patients process")?;
         children.push(child);
     }
     // Every child says `ready` once its patients are open and have granted.
     let outs: Vec<_> = children
         .iter_mut()
-        .map(|c| c.stdout.take().expect("piped"))
+        .filter_map(|c| c.stdout.take())
         .collect();
-    tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || -> Result<()> {
         for out in outs {
             let mut line = String::new();
             std::io::BufReader::new(out)
                 .read_line(&mut line)
-                .expect("child output");
-            assert_eq!(line.trim(), "ready", "a patients process failed");
+                .context("reading a patients process")?;
+            ensure!(
+                line.trim() == "ready",
+                "a patients process failed (its error is above)"
+            );
         }
+        Ok(())
     })
     .await
-    .expect("wait for children");
+    .context("waiting for the patients processes")??;
     println!(
         "  {n} patient nodes open and granted in {} processes after {:.1} s",
         children.len(),
@@ -242,9 +260,10 @@ async fn build(n: usize) -> Net {
     );
     let t0 = Instant::now();
     while hospital.with_ledger(|l| l.grants_for_grantee(&h).len()) < n {
-        assert!(
+        ensure!(
             t0.elapsed() < Duration::from_secs(300),
-            "grants did not reach the hospital"
+            "only {} of {n} grants reached the hospital in 300 s",
+            hospital.with_ledger(|l| l.grants_for_grantee(&h).len())
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -252,12 +271,12 @@ async fn build(n: usize) -> Net {
         "  {n} grants known to the hospital {:.1} s later",
         t0.elapsed().as_secs_f64()
     );
-    Net {
+    Ok(Net {
         hospital,
         net: (hnet, ht),
         children,
         _dir: hd,
-    }
+    })
 }
 
 fn pct(v: &mut [Duration], p: f64) -> f64 {
@@ -265,7 +284,7 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
 }
 
-fn main() {
+fn main() -> Result<()> {
     // `PDC_BENCH_LOG=pdc_daemon=debug` logs every node of every process to stderr.
     if let Ok(filter) = std::env::var("PDC_BENCH_LOG") {
         tracing_subscriber::fmt()
@@ -275,24 +294,16 @@ fn main() {
     }
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--patients") {
-        let [genesis, boot, hospital, first, count] = &args[2..7] else {
-            panic!("usage: fanout --patients GENESIS BOOT HOSPITAL FIRST COUNT");
+        // Child mode, started by `build`.
+        let Some([genesis, boot, hospital, first, count]) = args.get(2..7) else {
+            bail!("usage: fanout --patients GENESIS BOOT HOSPITAL FIRST COUNT");
         };
-        let genesis = std::fs::read_to_string(genesis).expect("genesis");
-        let hospital: AccountId = hospital.parse().expect("hospital account");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("rt");
-        rt.block_on(patients(
-            genesis,
-            boot.clone(),
-            hospital,
-            first.parse().expect("first"),
-            count.parse().expect("count"),
-        ));
-        return;
+        let genesis = std::fs::read_to_string(genesis)
+            .with_context(|| format!("reading the genesis file {genesis}"))?;
+        let hospital: AccountId = hospital.parse().context("HOSPITAL must be an account")?;
+        let first = first.parse().context("FIRST must be a number")?;
+        let count = count.parse().context("COUNT must be a number")?;
+        return runtime()?.block_on(patients(genesis, boot.clone(), hospital, first, count));
     }
     let quick = args.iter().any(|a| a == "--test");
     // `cargo bench --bench fanout -- 50` runs only the sizes given.
@@ -304,15 +315,10 @@ fn main() {
     } else {
         given
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("rt");
-    rt.block_on(async move {
+    runtime()?.block_on(async move {
         println!("fan-out search: 1 hospital -> N consenting patient nodes, all answered, checked and paid");
         for n in sizes {
-            let mut net = build(n).await;
+            let mut net = build(n).await?;
             let hospital = net.hospital.clone();
             let transport = Arc::new(NetTransport { client: net.net.0.clone() });
             let mut lat = Vec::new();
@@ -341,7 +347,7 @@ fn main() {
                     },
                 )
                 .await
-                .expect("search");
+                .context("the search failed")?;
                 let took = t.elapsed();
                 if round > 0 {
                     lat.push(took);
@@ -359,7 +365,7 @@ fn main() {
                         }
                     }
                 }
-                assert_eq!(answered, n, "every patient answered and was paid");
+                ensure!(answered == n, "only {answered} of {n} patients answered and were paid (listed above)");
                 println!("    search {round:>2}: {:>5.0} ms (last answer checked {:>5.0} ms)", took.as_secs_f64() * 1e3, r.answered_after.as_secs_f64() * 1e3);
             }
             println!("  N = {n:>3}: p50 {:.0} ms  p99 {:.0} ms  (10 searches)", pct(&mut lat, 0.5), pct(&mut lat, 0.99));
@@ -381,5 +387,15 @@ fn main() {
             }
             close(vec![net.hospital], vec![net.net]).await;
         }
-    });
+        Ok(())
+    })
+}
+
+/// Two worker threads, as a small node would run.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
 }

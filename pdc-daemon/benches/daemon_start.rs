@@ -1,11 +1,12 @@
 //! Daemon cold start (spawn to first answered API call) and idle RSS.
 //! Run: `cargo bench -p pdc-daemon --bench daemon_start`
 
+use anyhow::{Context, Result, ensure};
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn main() {
+fn main() -> Result<()> {
     let runs = if std::env::args().any(|a| a == "--test") {
         1
     } else {
@@ -15,15 +16,16 @@ fn main() {
     let mut starts = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..runs {
-        let dir = tempfile::tempdir().expect("tmp");
+        let dir = tempfile::tempdir().context("creating a temporary directory")?;
         let ok = Command::new(exe)
             .args(["init", "--role", "patient", "--name", "Bench", "--data-dir"])
             .arg(dir.path())
             .stdout(Stdio::null())
             .status()
-            .expect("init");
-        assert!(ok.success());
-        let token = std::fs::read_to_string(dir.path().join("api.token")).expect("token");
+            .context("running pdc-daemon init")?;
+        ensure!(ok.success(), "pdc-daemon init failed ({ok})");
+        let token = std::fs::read_to_string(dir.path().join("api.token"))
+            .context("reading the API token init wrote")?;
         let t0 = Instant::now();
         let mut child = Command::new(exe)
             .args(["run", "--api-listen", "127.0.0.1:0", "--data-dir"])
@@ -31,14 +33,17 @@ fn main() {
             .env("RUST_LOG", "warn")
             .stderr(Stdio::null())
             .spawn()
-            .expect("spawn");
+            .context("starting pdc-daemon run")?;
         loop {
             if let Ok(a) = std::fs::read_to_string(dir.path().join("api.addr"))
                 && status_ok(a.trim(), token.trim())
             {
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(30), "no start");
+            ensure!(
+                t0.elapsed() < Duration::from_secs(30),
+                "the daemon did not answer /status within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
         starts.push(t0.elapsed());
@@ -70,6 +75,7 @@ fn main() {
         "idle RSS: median {:.1} MiB",
         rss[rss.len() / 2] as f64 / 1024.0
     );
+    Ok(())
 }
 
 fn status_ok(addr: &str, token: &str) -> bool {

@@ -4,6 +4,7 @@
 //! commit should make 16 writers far faster than one writer's fsync rate.
 //! Run: `cargo bench -p pdc-daemon --bench store_writes`
 
+use anyhow::{Context, Result};
 use std::time::{Duration, Instant};
 
 use pdc_daemon::records::{RecordStore, new_id, now_ms};
@@ -23,9 +24,9 @@ fn record() -> Record {
     }
 }
 
-async fn run(writers: usize, per_writer: usize) -> (f64, Duration) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = Store::open(dir.path()).expect("open");
+async fn run(writers: usize, per_writer: usize) -> Result<(f64, Duration)> {
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let store = Store::open(dir.path()).context("opening the store")?;
     let rs = RecordStore::new(store.clone(), &[5u8; 32]);
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -35,32 +36,32 @@ async fn run(writers: usize, per_writer: usize) -> (f64, Duration) {
             let mut worst = Duration::ZERO;
             for _ in 0..per_writer {
                 let t = Instant::now();
-                rs.put(record()).await.expect("put");
+                rs.put(record()).await.context("a durable write failed")?;
                 worst = worst.max(t.elapsed());
             }
-            worst
+            anyhow::Ok(worst)
         }));
     }
     let mut worst = Duration::ZERO;
     for t in tasks {
-        worst = worst.max(t.await.expect("join"));
+        worst = worst.max(t.await.context("a writer task died")??);
     }
     let secs = start.elapsed().as_secs_f64();
     store.close().await;
-    ((writers * per_writer) as f64 / secs, worst)
+    Ok(((writers * per_writer) as f64 / secs, worst))
 }
 
-fn main() {
+fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("rt");
+        .context("starting the tokio runtime")?;
     let fast = std::env::args().any(|a| a == "--test");
     let n = if fast { 20 } else { 2000 };
     rt.block_on(async {
-        let (one, w1) = run(1, n).await;
-        let (sixteen, w16) = run(16, n / 4).await;
+        let (one, w1) = run(1, n).await?;
+        let (sixteen, w16) = run(16, n / 4).await?;
         println!("durable record writes (1 KiB encrypted note, synced WAL, group commit)");
         println!(
             "  1 writer:   {one:>9.0} writes/s   (worst latency {:.1} ms)",
@@ -71,5 +72,6 @@ fn main() {
             w16.as_secs_f64() * 1e3
         );
         println!("  speed-up 16 vs 1: {:.1}x", sixteen / one);
-    });
+        Ok(())
+    })
 }

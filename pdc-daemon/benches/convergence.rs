@@ -3,6 +3,7 @@
 //! 127.0.0.1), for N = 20 and 50; p50/p99 over 30 blocks from random authors.
 //! Run: `cargo bench -p pdc-daemon --bench convergence`
 
+use anyhow::{Context, Result, ensure};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,38 +17,41 @@ type Network = (
     Vec<(pdc_daemon::net::NetClient, tokio::task::JoinHandle<()>)>,
 );
 
-async fn network(n: usize) -> Network {
+async fn network(n: usize) -> Result<Network> {
     network_with(n, "convergence", 3600, "n").await
 }
 
-async fn network_with(n: usize, id: &str, sync_secs: u64, prefix: &str) -> Network {
+async fn network_with(n: usize, id: &str, sync_secs: u64, prefix: &str) -> Result<Network> {
     let genesis = format!("network_id = \"{id}\"\ndefault_price = 1\n");
     let mut nodes = Vec::new();
     let mut dirs = Vec::new();
     let mut nets = Vec::new();
     let mut boot = Vec::new();
     for i in 0..n {
-        let d = tempfile::tempdir().expect("tmp");
-        init(d.path(), Role::Patient, &format!("{prefix}{i}")).expect("init");
-        std::fs::write(d.path().join("genesis.toml"), &genesis).expect("genesis");
-        let mut cfg = Config::load(&d.path().join("config.toml")).expect("config");
+        let d = tempfile::tempdir().context("creating a temporary directory")?;
+        init(d.path(), Role::Patient, &format!("{prefix}{i}")).context("initialising a node")?;
+        std::fs::write(d.path().join("genesis.toml"), &genesis).context("writing the genesis")?;
+        let mut cfg = Config::load(&d.path().join("config.toml")).context("loading the config")?;
         cfg.genesis = Some("genesis.toml".into());
         cfg.bootstrap = boot.clone();
         cfg.sync_interval_secs = sync_secs;
-        let node = Node::open(cfg).await.expect("open");
-        let (net, task) = pdc_daemon::peering::start(node.clone()).await.expect("net");
+        let node = Node::open(cfg).await.context("opening a node")?;
+        let (net, task) = pdc_daemon::peering::start(node.clone())
+            .await
+            .context("starting a node's network")?;
         if i == 0 {
-            boot = vec![format!(
-                "{}/p2p/{}",
-                net.listen_addrs().await.expect("addrs")[0],
-                net.local_peer_id()
-            )];
+            let addrs = net
+                .listen_addrs()
+                .await
+                .context("reading listen addresses")?;
+            let first = addrs.first().context("the first node listens nowhere")?;
+            boot = vec![format!("{first}/p2p/{}", net.local_peer_id())];
         }
         nodes.push(node);
         dirs.push(d);
         nets.push((net, task));
     }
-    (nodes, dirs, nets)
+    Ok((nodes, dirs, nets))
 }
 
 /// Stops every swarm and serving task and closes every store, so no RocksDB outlives
@@ -68,9 +72,9 @@ async fn shut_down((nodes, dirs, nets): Network) {
 
 /// Two groups of `n / 2` nodes on one genesis that never met write blocks apart, then one
 /// dial joins them: time until every node holds the same heads (anti-entropy every 1 s).
-async fn heal(n: usize) {
-    let a = network_with(n / 2, "heal", 1, "a").await;
-    let b = network_with(n / 2, "heal", 1, "b").await;
+async fn heal(n: usize) -> Result<()> {
+    let a = network_with(n / 2, "heal", 1, "a").await?;
+    let b = network_with(n / 2, "heal", 1, "b").await?;
     let all: Vec<Arc<Node>> = a.0.iter().chain(b.0.iter()).cloned().collect();
     for (i, node) in all.iter().enumerate() {
         let grantee = all[(i + 1) % all.len()].account.0.to_vec();
@@ -83,26 +87,34 @@ async fn heal(n: usize) {
             price: 1,
         }))
         .await
-        .expect("append");
+        .context("appending a block")?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let target = b.2[0].0.listen_addrs().await.expect("addrs")[0].clone();
-    let target = format!("{target}/p2p/{}", b.2[0].0.local_peer_id());
-    let t = Instant::now();
-    a.2[0]
-        .0
-        .dial(target.parse().expect("addr"))
+    let b0 = &b.2.first().context("an empty group")?.0;
+    let addrs = b0
+        .listen_addrs()
         .await
-        .expect("dial");
+        .context("reading listen addresses")?;
+    let target = addrs
+        .first()
+        .context("the group's first node listens nowhere")?;
+    let target = format!("{target}/p2p/{}", b0.local_peer_id());
+    let t = Instant::now();
+    a.2.first()
+        .context("an empty group")?
+        .0
+        .dial(target.parse().context("the dial address")?)
+        .await
+        .context("dialling the other group")?;
     let heads = |x: &Arc<Node>| x.with_ledger(|l| l.heads());
     loop {
         let first = heads(&all[0]);
         if first.len() == all.len() && all.iter().all(|x| heads(x) == first) {
             break;
         }
-        assert!(
+        ensure!(
             t.elapsed() < Duration::from_secs(120),
-            "partition did not heal"
+            "the partition did not heal within 120 s"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -115,6 +127,7 @@ async fn heal(n: usize) {
     drop(all);
     shut_down(a).await;
     shut_down(b).await;
+    Ok(())
 }
 
 fn pct(v: &mut [Duration], p: f64) -> f64 {
@@ -122,27 +135,27 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
 }
 
-fn main() {
+fn main() -> Result<()> {
     let quick = std::env::args().any(|a| a == "--test");
     let sizes: Vec<usize> = if quick { vec![5] } else { vec![20, 50] };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("rt");
+        .context("starting the tokio runtime")?;
     rt.block_on(async move {
         println!("gossip convergence: block appended at one node -> stored by all N nodes");
         for n in sizes {
-            let net = network(n).await;
+            let net = network(n).await?;
             let nodes = net.0.clone();
             let t0 = Instant::now();
             while !nodes
                 .iter()
                 .all(|x| x.with_ledger(|l| l.heads().len()) == n)
             {
-                assert!(
+                ensure!(
                     t0.elapsed() < Duration::from_secs(120),
-                    "network of {n} did not form"
+                    "a network of {n} did not form within 120 s"
                 );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -163,15 +176,15 @@ fn main() {
                         price: 1,
                     }))
                     .await
-                    .expect("append");
+                    .context("appending a block")?;
                 let h = b.hash();
                 while !nodes
                     .iter()
                     .all(|x| x.with_ledger(|l| l.block(&h).is_some()))
                 {
-                    assert!(
+                    ensure!(
                         t.elapsed() < Duration::from_secs(30),
-                        "block did not converge"
+                        "a block did not reach every node within 30 s"
                     );
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
@@ -186,6 +199,6 @@ fn main() {
             drop(nodes);
             shut_down(net).await;
         }
-        heal(if quick { 4 } else { 20 }).await;
-    });
+        heal(if quick { 4 } else { 20 }).await
+    })
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,7 +11,9 @@ use axum::routing::get;
 use maud::html;
 use serde_json::{Value, json};
 
-use super::{Flash, Form, Me, Portal, call, credits, fetch, json_body, page, s, short, users};
+use super::{
+    Flash, Form, Me, Portal, Posted, call, credits, fetch, json_body, page, s, short, users,
+};
 use crate::api;
 
 pub(super) fn routes() -> Router<Arc<Portal>> {
@@ -93,12 +94,7 @@ async fn search_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, R
     Ok(page(&p, Some(&me), "Search patients by disease", body))
 }
 
-async fn search(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = Form::parse(&body);
-    let me = match p.me_post(&headers, &form) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
+async fn search(State(p): State<Arc<Portal>>, Posted { me, form }: Posted) -> Response {
     let query = form.one("query");
     let purpose = form.one("purpose");
     let purpose = if purpose.is_empty() {
@@ -248,12 +244,11 @@ async fn staff_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Re
     Ok(page(&p, Some(&me), "Staff", body))
 }
 
-async fn add_staff(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = Form::parse(&body);
-    let me = match p.me_post(&headers, &form) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
+async fn add_staff(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Posted { me, form }: Posted,
+) -> Response {
     if !me.admin {
         return forbidden(&p, &me);
     }

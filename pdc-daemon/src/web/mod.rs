@@ -694,6 +694,30 @@ impl axum::extract::FromRequestParts<Arc<Portal>> for Me {
     }
 }
 
+/// A form post's session and fields: handlers take `Posted { me, form }` and are only
+/// called for a live session whose form carries that session's CSRF token (otherwise
+/// the login redirect or 403, and nothing is stored).
+pub(crate) struct Posted {
+    pub(crate) me: Me,
+    pub(crate) form: Form,
+}
+
+impl axum::extract::FromRequest<Arc<Portal>> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, p: &Arc<Portal>) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let body = Bytes::from_request(axum::extract::Request::from_parts(parts.clone(), body), p)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = Form::parse(&body);
+        let me = p
+            .me_post(&parts.headers, &form)
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self { me, form })
+    }
+}
+
 /// The page shown when reading what a page needs failed: what failed, and that nothing
 /// was changed (rather than an empty table that looks like "no data").
 pub(crate) fn failed(p: &Portal, me: &Me, detail: &str) -> Response {

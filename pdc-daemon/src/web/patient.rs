@@ -11,7 +11,9 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::{Flash, Form, Me, Portal, call, credits, fetch, json_body, page, s, short, users};
+use super::{
+    Flash, Form, Me, Portal, Posted, call, credits, fetch, json_body, page, s, short, users,
+};
 use crate::api;
 
 pub(super) fn routes() -> Router<Arc<Portal>> {
@@ -248,11 +250,11 @@ fn done(p: &Portal, headers: &HeaderMap, to: &str, r: Result<String, String>) ->
     Redirect::to(to).into_response()
 }
 
-async fn save_profile(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = Form::parse(&body);
-    if let Err(r) = p.me_post(&headers, &form) {
-        return r.into_response();
-    }
+async fn save_profile(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Posted { form, .. }: Posted,
+) -> Response {
     let node = p.node.clone();
     let v = json!({"kind": "profile", "display_name": form.one("display_name"), "pseudonym": form.one("pseudonym")});
     let existing = call(api::list_records(State(node.clone())).await)
@@ -272,11 +274,11 @@ async fn save_profile(State(p): State<Arc<Portal>>, headers: HeaderMap, body: By
     done(&p, &headers, "/patient", r.map(|_| "Profile saved.".into()))
 }
 
-async fn add_condition(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = Form::parse(&body);
-    if let Err(r) = p.me_post(&headers, &form) {
-        return r.into_response();
-    }
+async fn add_condition(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Posted { form, .. }: Posted,
+) -> Response {
     let v = json!({"kind": "condition", "text": form.one("text"), "status": form.one("status"), "onset": form.one("onset")});
     let r = call(api::add_record(State(p.node.clone()), json_body(v)).await).await;
     done(
@@ -324,12 +326,8 @@ async fn edit_condition(
     State(p): State<Arc<Portal>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    Posted { form, .. }: Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if let Err(r) = p.me_post(&headers, &form) {
-        return r.into_response();
-    }
     let v = json!({"kind": "condition", "text": form.one("text"), "status": form.one("status"), "onset": form.one("onset")});
     let r = call(api::update_record(State(p.node.clone()), Path(id), json_body(v)).await).await;
     done(
@@ -460,11 +458,11 @@ async fn consents_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response,
     Ok(page(&p, Some(&me), "Sharing", body))
 }
 
-async fn grant(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) -> Response {
-    let form = Form::parse(&body);
-    if let Err(r) = p.me_post(&headers, &form) {
-        return r.into_response();
-    }
+async fn grant(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    Posted { form, .. }: Posted,
+) -> Response {
     let chosen = form.all("hospitals");
     if chosen.is_empty() {
         return done(
@@ -514,12 +512,8 @@ async fn revoke(
     State(p): State<Arc<Portal>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    _: Posted,
 ) -> Response {
-    let form = Form::parse(&body);
-    if let Err(r) = p.me_post(&headers, &form) {
-        return r.into_response();
-    }
     let r = call(api::revoke_consent(State(p.node.clone()), Path(id)).await).await;
     done(
         &p,

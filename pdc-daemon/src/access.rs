@@ -178,8 +178,9 @@ pub async fn answer_at(
         }
     };
     let hashes: Vec<Vec<u8>> = records.iter().map(|r| content_hash(r).to_vec()).collect();
+    // Deferred: the requester relays it with its payment (see `Node::append_deferred`).
     let block = node
-        .append(Kind::Access(Access {
+        .append_deferred(Kind::Access(Access {
             request_id: req.request_id.clone(),
             requester: requester.0.to_vec(),
             query: query.chars().take(MAX_QUERY_CHARS).collect(),
@@ -319,8 +320,9 @@ pub async fn accept_and_pay(
     resp: DataResponse,
 ) -> Result<CheckedAnswer, AccessError> {
     let checked = check_answer(node, patient, req, resp)?;
-    pay_checked(node, vec![checked])
-        .await?
+    let paid = pay_checked(node, vec![checked]).await;
+    node.gossip_deferred().await;
+    paid?
         .pop()
         .unwrap_or_else(|| Err(AccessError::BadResponse("nothing to pay".into())))
 }
@@ -384,13 +386,17 @@ pub fn check_answer(
 /// lock behind the gossip ingests of the same search. Returns once every payment is
 /// durable. `result[i]` is for `answers[i]`; an Access block the ledger refuses fails
 /// that answer alone, and it is not paid.
+///
+/// The Access blocks and the Sends are not gossiped yet: they wait in the node's
+/// deferred queue until the caller calls [`Node::gossip_deferred`] (a search, once all
+/// its answers are paid) or `gossip_linger_ms` passes.
 pub async fn pay_checked(
     node: &Node,
     answers: Vec<VerifiedAnswer>,
 ) -> Result<Vec<Result<CheckedAnswer, AccessError>>, AccessError> {
-    // Most Access blocks have already arrived by gossip and are durable here: only the
-    // others are written, and when none is left the payer queues for the ledger's
-    // write lock once (for the Sends) instead of twice.
+    // An Access block may have arrived by gossip already (its owner's linger ran out,
+    // or another requester's relay): only the others are written, and when none is
+    // left the payer queues for the ledger's write lock once (for the Sends).
     let missing: Vec<bool> = node.with_ledger_state(|st| {
         answers
             .iter()
@@ -438,7 +444,15 @@ pub async fn pay_checked(
         };
         owed_by.push(owed);
     }
-    let mut paid = node.append_batch(sends).await?.into_iter();
+    // The Access blocks stored here for the first time go out with the payments: their
+    // owners wait for this relay instead of each gossiping their own.
+    let relay: Vec<VerifiedBlock> = answers
+        .iter()
+        .zip(&ingested)
+        .filter(|(_, r)| matches!(r, Ok(Ingested::Applied { .. })))
+        .map(|(a, _)| a.block.clone())
+        .collect();
+    let mut paid = node.append_batch_deferred(sends, relay).await?.into_iter();
     let mut out = Vec::with_capacity(answers.len());
     for ((a, r), owed) in answers.into_iter().zip(ingested).zip(owed_by) {
         let payment = match (r, owed) {
@@ -772,6 +786,8 @@ pub async fn search_patients<T: DataTransport>(
     for (i, o) in payer.await.unwrap_or_default() {
         outcomes[i] = Some(o);
     }
+    // The search's Access blocks and payments, in a few full messages.
+    node.gossip_deferred().await;
     Ok(SearchReport {
         patients: patients
             .into_iter()

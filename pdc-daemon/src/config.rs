@@ -102,6 +102,13 @@ pub struct Config {
     /// syncing with every peer each round costs every node O(peers) heads exchanges and
     /// keeps every connection from ever idling out, so the network stays a full mesh.
     pub sync_peers: usize,
+    /// Milliseconds an Access block this node writes in answer to a data request waits
+    /// before this node gossips it itself. The requester gets the block in the answer
+    /// and relays it with its payment, in one message for a whole search; the owner
+    /// publishes it only if that relay has not come back by then (a requester that
+    /// never pays). During a search over N patients that saves every node N messages
+    /// arriving while the answers are still being made. 0 gossips at once.
+    pub gossip_linger_ms: u64,
     /// Milliseconds a hospital search waits for each patient's node.
     pub search_timeout_ms: u64,
     /// Patients asked at once by a hospital search.
@@ -206,6 +213,7 @@ impl Default for Config {
             p2p_discovery: true,
             sync_interval_secs: 10,
             sync_peers: 3,
+            gossip_linger_ms: 3000,
             p2p_max_connections: None,
             search_timeout_ms: 5000,
             search_concurrency: 64,

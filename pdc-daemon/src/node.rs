@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::{CONFIG_FILE, Config, ConfigError, Role};
 use crate::guard::{Clock, Guard, GuardConfig, GuardDecision, RequestContext};
@@ -115,6 +115,19 @@ pub struct Node {
     guard_saved: std::sync::Mutex<Instant>,
     /// The network, once started: every block this node appends is gossiped through it.
     pub net: std::sync::OnceLock<crate::net::NetClient>,
+    /// Own durable blocks not gossiped yet (see [`Node::append_deferred`]), in chain
+    /// order, and when they go out at the latest.
+    deferred: std::sync::Mutex<Deferred>,
+    /// Woken when `deferred` gets its first block, so the network task learns the
+    /// new deadline.
+    deferred_changed: tokio::sync::Notify,
+}
+
+/// See [`Node::append_deferred`].
+#[derive(Debug, Default)]
+struct Deferred {
+    blocks: Vec<VerifiedBlock>,
+    due: Option<Instant>,
 }
 
 /// The in-memory ledger and the next apply-order number for its persistence.
@@ -275,6 +288,8 @@ impl Node {
             guard_clock: std::sync::Mutex::new(Clock::System),
             guard_saved: std::sync::Mutex::new(Instant::now()),
             net: std::sync::OnceLock::new(),
+            deferred: std::sync::Mutex::new(Deferred::default()),
+            deferred_changed: tokio::sync::Notify::new(),
         });
         if node.with_ledger(|l| l.head(&account).is_none()) {
             let block = node
@@ -378,8 +393,104 @@ impl Node {
 
     /// Signs a block of this node's own chain, applies it, and returns once it is
     /// durable. The block is only gossiped after this returns, so a crash can never leave
-    /// a sent block that the node itself forgot (which would make it fork itself).
+    /// a sent block that the node itself forgot (which would make it fork itself). Own
+    /// blocks still waiting in [`Node::append_deferred`]'s queue go out with it, first.
     pub async fn append(&self, body: Kind) -> Result<VerifiedBlock, NodeError> {
+        let block = self.append_quiet(body).await?;
+        let mut out = self.take_deferred();
+        out.push(block.clone());
+        self.gossip_blocks(&out.iter().collect::<Vec<_>>()).await;
+        Ok(block)
+    }
+
+    /// [`Node::append`] for a block someone else is expected to gossip: an Access block
+    /// written in answer to a data request, which the requester receives in the answer
+    /// and relays with its payment (one message for a whole search, where the owners'
+    /// own messages would be one per patient, all arriving at every node while the
+    /// search is still running). The block is durable when this returns, and waits
+    /// `gossip_linger_ms`: if it comes back from the network meanwhile (relayed), it is
+    /// not gossiped again; otherwise it goes out then, or earlier with this node's next
+    /// block. A requester that never relays only delays it.
+    pub async fn append_deferred(&self, body: Kind) -> Result<VerifiedBlock, NodeError> {
+        if self.config.gossip_linger_ms == 0 {
+            return self.append(body).await;
+        }
+        let block = self.append_quiet(body).await?;
+        self.defer(vec![block.clone()]);
+        Ok(block)
+    }
+
+    /// Queues durable blocks to be gossiped later, in this order after what waits
+    /// already; with no linger configured they go out now instead.
+    fn defer(&self, blocks: Vec<VerifiedBlock>) {
+        if blocks.is_empty() {
+            return;
+        }
+        let linger = Duration::from_millis(self.config.gossip_linger_ms);
+        let first = {
+            let mut d = self.deferred_lock();
+            d.blocks.extend(blocks);
+            let first = d.due.is_none();
+            d.due.get_or_insert(Instant::now() + linger);
+            first
+        };
+        if first {
+            self.deferred_changed.notify_one();
+        }
+    }
+
+    /// When the oldest deferred block is due to be gossiped, if any is waiting.
+    pub fn deferred_due(&self) -> Option<Instant> {
+        self.deferred_lock().due
+    }
+
+    /// Resolves when a block is deferred while none was (a new deadline to wait for).
+    pub async fn deferred_changed(&self) {
+        self.deferred_changed.notified().await
+    }
+
+    /// Gossips the deferred blocks if their time has come. They are taken from the
+    /// queue before this returns (so a caller looping on [`Node::deferred_due`] sees
+    /// the new deadline) and published by a spawned task.
+    pub fn gossip_deferred_if_due(self: &Arc<Self>) {
+        if self.deferred_due().is_none_or(|d| d > Instant::now()) {
+            return;
+        }
+        let out = self.take_deferred();
+        let node = self.clone();
+        tokio::spawn(async move { node.gossip_blocks(&out.iter().collect::<Vec<_>>()).await });
+    }
+
+    /// Empties the deferred queue, returning what was in it (in chain order).
+    fn take_deferred(&self) -> Vec<VerifiedBlock> {
+        let mut d = self.deferred_lock();
+        d.due = None;
+        std::mem::take(&mut d.blocks)
+    }
+
+    /// Deferred blocks came back from the network (an Access block relayed by its
+    /// requester, or served by a peer's sync): another node has them and spreads
+    /// them, so this one need not.
+    fn deferred_seen(&self, hashes: &[BlockHash]) {
+        let mut d = self.deferred_lock();
+        if hashes.is_empty() || d.blocks.is_empty() {
+            return;
+        }
+        d.blocks.retain(|b| !hashes.contains(&b.hash()));
+        if d.blocks.is_empty() {
+            d.due = None;
+        }
+    }
+
+    fn deferred_lock(&self) -> std::sync::MutexGuard<'_, Deferred> {
+        self.deferred
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Signs, applies and durably stores a block of this node's own chain without
+    /// gossiping it: [`Node::append`] and [`Node::append_deferred`] decide when it goes out.
+    async fn append_quiet(&self, body: Kind) -> Result<VerifiedBlock, NodeError> {
         let order = self.ledger_write.lock().await;
         let (block, batch, stored) = {
             let mut guard = self.lock_ledger();
@@ -408,8 +519,6 @@ impl Node {
         drop(order);
         durable.wait().await?;
         self.mark_durable(&stored);
-        // Durable first, then gossip.
-        self.gossip_blocks(&[&block]).await;
         Ok(block)
     }
 
@@ -424,6 +533,44 @@ impl Node {
     /// does not stop the others (the next one takes its place in the chain). `Err`
     /// means the write failed and none of them is durable.
     pub async fn append_batch(
+        &self,
+        bodies: Vec<Kind>,
+    ) -> Result<Vec<Result<VerifiedBlock, LedgerError>>, NodeError> {
+        let results = self.append_batch_quiet(bodies).await?;
+        let mut out = self.take_deferred();
+        out.extend(results.iter().flatten().cloned());
+        self.gossip_blocks(&out.iter().collect::<Vec<_>>()).await;
+        Ok(results)
+    }
+
+    /// [`Node::append_batch`] whose blocks wait in the deferred queue (see
+    /// [`Node::append_deferred`]) with `relay`, blocks of other chains this node just
+    /// stored (the Access blocks a hospital's payments refer to), ahead of them: a
+    /// search pays each batch of answers as it arrives, and publishes everything at
+    /// the end with [`Node::gossip_deferred`], in a few full messages instead of a
+    /// small one per batch, each of which every node would be checking while the
+    /// search still waits for answers. At the latest they go out `gossip_linger_ms`
+    /// after the first of them (or with this node's next [`Node::append`]).
+    pub async fn append_batch_deferred(
+        &self,
+        bodies: Vec<Kind>,
+        relay: Vec<VerifiedBlock>,
+    ) -> Result<Vec<Result<VerifiedBlock, LedgerError>>, NodeError> {
+        let results = self.append_batch_quiet(bodies).await?;
+        let mut out = relay;
+        out.extend(results.iter().flatten().cloned());
+        self.defer(out);
+        Ok(results)
+    }
+
+    /// Gossips whatever waits in the deferred queue now.
+    pub async fn gossip_deferred(&self) {
+        let out = self.take_deferred();
+        self.gossip_blocks(&out.iter().collect::<Vec<_>>()).await;
+    }
+
+    /// Signs, applies and stores a batch of own blocks without gossiping them.
+    async fn append_batch_quiet(
         &self,
         bodies: Vec<Kind>,
     ) -> Result<Vec<Result<VerifiedBlock, LedgerError>>, NodeError> {
@@ -461,8 +608,6 @@ impl Node {
         drop(order);
         durable.wait().await?;
         self.mark_durable(&stored);
-        let made: Vec<&VerifiedBlock> = results.iter().flatten().collect();
-        self.gossip_blocks(&made).await;
         Ok(results)
     }
 
@@ -593,6 +738,8 @@ impl Node {
         &self,
         decoded: Vec<Result<VerifiedBlock, LedgerError>>,
     ) -> Result<PendingWrite<'_>, NodeError> {
+        let arrived: Vec<BlockHash> = decoded.iter().flatten().map(VerifiedBlock::hash).collect();
+        self.deferred_seen(&arrived);
         let order = self.ledger_write.lock().await;
         let (results, batch, stored) = {
             let mut guard = self.lock_ledger();

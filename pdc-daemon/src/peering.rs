@@ -3,7 +3,7 @@
 //! bounded range pulls) on every new peer and periodically.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pdc_proto::Message;
 use pdc_proto::wire::{
@@ -133,7 +133,15 @@ async fn serve(node: Arc<Node>, client: NetClient, mut events: mpsc::Receiver<Ne
     let mut tick =
         tokio::time::interval(Duration::from_secs(node.config.sync_interval_secs.max(1)));
     loop {
+        // Own blocks waiting for a requester to relay them go out at this deadline.
+        let deferred = node.deferred_due();
         tokio::select! {
+            () = node.deferred_changed() => {}
+            () = tokio::time::sleep_until(deferred.unwrap_or_else(Instant::now).into()),
+                if deferred.is_some() =>
+            {
+                node.gossip_deferred_if_due();
+            }
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
                 let NetEvent::Gossip { msg_id, propagation_source, data } = ev else {

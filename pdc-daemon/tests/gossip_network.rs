@@ -1,7 +1,9 @@
 //! In-process networks of real nodes (real RocksDB, keys, libp2p on 127.0.0.1): a block
 //! published at one node reaches all; in a line A–B–C, blocks that A publishes and that
 //! fail validation are rejected at B, never reach C, and cost A its score at B; a message
-//! of several blocks with one invalid among them goes no further than B either.
+//! of several blocks with one invalid among them goes no further than B either; Access
+//! blocks travel with the requester's payment, or after the owner's linger if nobody
+//! relays them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,8 +52,20 @@ async fn open_in(
     discovery: bool,
     sync_secs: u64,
 ) -> N {
+    open_with(dir, genesis, bootstrap, discovery, sync_secs, |_| {}).await
+}
+
+async fn open_with(
+    dir: tempfile::TempDir,
+    genesis: &str,
+    bootstrap: Vec<String>,
+    discovery: bool,
+    sync_secs: u64,
+    tweak: impl FnOnce(&mut Config),
+) -> N {
     std::fs::write(dir.path().join("genesis.toml"), genesis).expect("genesis");
     let mut cfg = Config::load(&dir.path().join("config.toml")).expect("config");
+    tweak(&mut cfg);
     cfg.genesis = Some("genesis.toml".into());
     cfg.bootstrap = bootstrap;
     cfg.p2p_discovery = discovery;
@@ -318,6 +332,12 @@ async fn a_fork_shown_to_each_half_freezes_the_author_identically_everywhere() {
 /// A hospital funded by the genesis and patients bootstrapped to it (`names`), returned
 /// once every node holds every Register and the gossip mesh has had a second to form.
 async fn funded_network(network_id: &str, names: &[&str]) -> (N, Vec<N>) {
+    funded_network_lingering(network_id, names, 3000).await
+}
+
+/// [`funded_network`] whose patients gossip their Access blocks themselves only after
+/// `linger_ms` (`gossip_linger_ms`).
+async fn funded_network_lingering(network_id: &str, names: &[&str], linger_ms: u64) -> (N, Vec<N>) {
     let hd = tempfile::tempdir().expect("tmp");
     let h_acct: AccountId = init(hd.path(), Role::Hospital, "Payer")
         .expect("init")
@@ -333,7 +353,12 @@ async fn funded_network(network_id: &str, names: &[&str]) -> (N, Vec<N>) {
     for name in names {
         let d = tempfile::tempdir().expect("tmp");
         init(d.path(), Role::Patient, name).expect("init");
-        patients.push(open_in(d, &genesis, vec![boot.clone()], true, 3600).await);
+        patients.push(
+            open_with(d, &genesis, vec![boot.clone()], true, 3600, |c| {
+                c.gossip_linger_ms = linger_ms;
+            })
+            .await,
+        );
     }
     wait(30, "registers everywhere", || {
         std::iter::once(&h)
@@ -509,4 +534,133 @@ async fn a_batch_with_one_invalid_block_goes_no_further() {
         !has(&c, &good.hash()),
         "a batch with an invalid block is not forwarded, not even its valid block"
     );
+}
+
+/// `owner` grants `h` for treatment; returns once `h` knows the grant.
+async fn granted(owner: &N, h: &N) {
+    let g = pdc_daemon::access::grant(
+        &owner.node,
+        h.node.account,
+        vec!["treatment".into()],
+        "all".into(),
+        0,
+        500_000,
+    )
+    .await
+    .expect("grant");
+    wait(30, "the hospital to learn the grant", || has(h, &g.hash())).await;
+}
+
+/// `h` asks `owner` alone, over the network, and checks and pays as a search does.
+async fn ask(h: &N, owner: &N, purpose: &str) -> pdc_daemon::access::CheckedAnswer {
+    let report = pdc_daemon::access::search_patients(
+        &h.node,
+        Arc::new(pdc_daemon::peering::NetTransport {
+            client: h.net.clone(),
+        }),
+        pdc_daemon::access::FanOut {
+            query: "asthma".into(),
+            purpose: purpose.into(),
+            staff_user: "dr-relay".into(),
+            timeout: Duration::from_secs(10),
+            concurrency: 4,
+            only: Some((owner.node.account, "Owner".into())),
+        },
+    )
+    .await
+    .expect("search");
+    match report.patients.as_slice() {
+        [(_, _, pdc_daemon::access::PatientOutcome::Answered(a))] => a.clone(),
+        other => panic!("the owner answers: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_requester_relays_each_access_block_with_its_payment_and_the_owner_stays_quiet() {
+    // The owner would gossip its Access blocks only after a minute, and anti-entropy
+    // runs hourly: a third node that gets them within seconds got them from the
+    // hospital's relay. The owner drops a relayed block from its queue (it will not
+    // gossip it a second time).
+    let (h, p) = funded_network_lingering("relay-test", &["Owner", "Watcher"], 60_000).await;
+    let (owner, watcher) = (&p[0], &p[1]);
+    granted(owner, &h).await;
+    // A refusal (purpose not granted): no payment, no Receive, so nothing of the
+    // owner's own would carry the Access block out before the minute is over.
+    let denied = ask(&h, owner, "research").await;
+    assert!(
+        denied.refused && denied.payment.is_none(),
+        "{}",
+        denied.reason
+    );
+    wait(10, "the watcher to hold the refusal's Access block", || {
+        has(watcher, &denied.access_block)
+    })
+    .await;
+    wait(10, "the relay to come back to the owner", || {
+        owner.node.deferred_due().is_none()
+    })
+    .await;
+    // Granted and paid: the Access block and the Send travel together.
+    let a = ask(&h, owner, "treatment").await;
+    let send = a.payment.expect("the hospital paid");
+    assert!(!a.refused, "granted: {}", a.reason);
+    wait(
+        10,
+        "the watcher to hold the Access block and its payment",
+        || has(watcher, &a.access_block) && has(watcher, &send),
+    )
+    .await;
+    wait(10, "the owner to claim, and the watcher to see it", || {
+        watcher.node.with_ledger(|l| l.is_received(&send))
+    })
+    .await;
+    assert!(owner.node.deferred_due().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_block_nobody_relays_goes_out_after_the_linger() {
+    // A requester that asks and never pays never relays the Access block: the owner's
+    // node keeps it back for `gossip_linger_ms` (2 s here), then gossips it itself.
+    let (h, p) = funded_network_lingering("linger-test", &["Owner", "Watcher"], 2_000).await;
+    let (owner, watcher) = (&p[0], &p[1]);
+    granted(owner, &h).await;
+    let peer = pdc_daemon::peering::peer_of(&owner.node.account).expect("peer");
+    let resp = h
+        .net
+        .data_request(
+            peer,
+            pdc_proto::wire::DataRequest {
+                request_id: vec![7; 16],
+                query: "asthma".into(),
+                purpose: "treatment".into(),
+                staff_user: "dr-never-pays".into(),
+            },
+        )
+        .await
+        .expect("answer");
+    let asked = Instant::now();
+    assert!(!resp.refused, "granted: {}", resp.reason);
+    let access = owner
+        .node
+        .with_ledger(|l| l.head(&owner.node.account))
+        .expect("head")
+        .hash;
+    assert!(
+        owner.node.deferred_due().is_some(),
+        "the Access block waits"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !has(watcher, &access) && !has(&h, &access),
+        "nobody has the Access block before the linger is over"
+    );
+    wait(10, "the owner to gossip it after the linger", || {
+        has(watcher, &access) && has(&h, &access)
+    })
+    .await;
+    assert!(
+        asked.elapsed() >= Duration::from_millis(1500),
+        "not before the linger"
+    );
+    assert!(owner.node.deferred_due().is_none());
 }

@@ -130,8 +130,12 @@ struct Pending {
 async fn serve(node: Arc<Node>, client: NetClient, mut events: mpsc::Receiver<NetEvent>) {
     let in_flight = Arc::new(tokio::sync::Semaphore::new(GOSSIP_BATCHES_IN_FLIGHT));
     let syncer = Syncer::new(node.clone(), client.clone());
-    let mut tick =
-        tokio::time::interval(Duration::from_secs(node.config.sync_interval_secs.max(1)));
+    // The first tick at a random point of the first interval: nodes started together
+    // (a restart, a test network) would otherwise all sync at the same instant, every
+    // interval, and burst instead of spreading the load.
+    let period = Duration::from_secs(node.config.sync_interval_secs.max(1));
+    let offset = period.mul_f64(rand::random::<f64>());
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
     loop {
         // Own blocks waiting for a requester to relay them go out at this deadline.
         let deferred = node.deferred_due();

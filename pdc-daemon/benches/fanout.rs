@@ -48,6 +48,8 @@ const PER_PROCESS: usize = 50;
 /// network ends up fully meshed (40,000 sockets at N = 200) and its pings and lazy
 /// gossip alone saturate this machine's two cores before any search. A sparse random
 /// graph (degree about 9) is what each node would keep on its own machine.
+/// `PDC_BENCH_DISCOVERY=1` turns discovery on for the patients too (the connection
+/// manager then trims what the lookups leave; see BENCHMARKS.md).
 const PATIENT_PEERS: usize = 4;
 
 async fn open(
@@ -59,7 +61,8 @@ async fn open(
     let mut cfg = Config::load(&dir.join("config.toml")).context("loading the config")?;
     cfg.genesis = Some("genesis.toml".into());
     // Patients connect to the peers they are given and no others (see `PATIENT_PEERS`).
-    cfg.p2p_discovery = cfg.role == Role::Hospital;
+    cfg.p2p_discovery =
+        cfg.role == Role::Hospital || std::env::var_os("PDC_BENCH_DISCOVERY").is_some();
     cfg.bootstrap = bootstrap;
     cfg.sync_interval_secs = 30;
     cfg.search_timeout_ms = 10_000;

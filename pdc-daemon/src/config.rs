@@ -95,6 +95,13 @@ pub struct Config {
     /// so the process's open-file limit must be higher). Unset: 256 for a patient, 1024
     /// for a hospital, which talks to every consenting patient.
     pub p2p_max_connections: Option<u32>,
+    /// Connections kept without trimming. Above it, the node closes connections that
+    /// carry nothing of its own: not in its gossip mesh, not a bootstrap peer, no data
+    /// or sync request either way for a minute, least recently used first. Discovery
+    /// otherwise leaves every node connected to every peer it ever looked up (gossipsub
+    /// keeps a stream open on each, so they never idle out): a full mesh. Unset: 32 for
+    /// a patient, 256 for a hospital.
+    pub p2p_connection_target: Option<u32>,
     /// Seconds between anti-entropy rounds.
     pub sync_interval_secs: u64,
     /// Connected peers, picked at random, that each anti-entropy round syncs with.
@@ -215,6 +222,7 @@ impl Default for Config {
             sync_peers: 3,
             gossip_linger_ms: 3000,
             p2p_max_connections: None,
+            p2p_connection_target: None,
             search_timeout_ms: 5000,
             search_concurrency: 64,
             guard: GuardSettings::default(),
@@ -269,6 +277,18 @@ impl Config {
             Role::Hospital => 1024,
         };
         self.p2p_max_connections.unwrap_or(default).max(1)
+    }
+
+    /// Connections kept without trimming: the configured value, or the role's default
+    /// (see [`Config::p2p_connection_target`]), never above [`Config::max_connections`].
+    pub fn connection_target(&self) -> u32 {
+        let default = match self.role {
+            Role::Patient => 32,
+            Role::Hospital => 256,
+        };
+        self.p2p_connection_target
+            .unwrap_or(default)
+            .clamp(1, self.max_connections())
     }
 
     /// Parses TOML text. `origin` names the source in errors.

@@ -37,6 +37,7 @@ pub async fn start(node: Arc<Node>) -> Result<(NetClient, tokio::task::JoinHandl
     cfg.bootstrap = parse("bootstrap", &node.config.bootstrap)?;
     cfg.discovery = node.config.p2p_discovery;
     cfg.max_connections = node.config.max_connections();
+    cfg.connection_target = node.config.connection_target();
     cfg.request_timeout = Duration::from_millis(node.config.search_timeout_ms.max(100));
     let (client, events, _swarm) =
         crate::net::spawn(cfg).map_err(|e| NodeError::Net(e.to_string()))?;

@@ -71,3 +71,18 @@ fn connection_limit_follows_the_role_unless_set() {
     let zero: Config = toml::from_str("p2p_max_connections = 0").expect("parse");
     assert_eq!(zero.max_connections(), 1);
 }
+
+#[test]
+fn connection_target_follows_the_role_unless_set_and_never_exceeds_the_limit() {
+    assert_eq!(Config::default().connection_target(), 32);
+    let hospital = Config {
+        role: Role::Hospital,
+        ..Config::default()
+    };
+    assert_eq!(hospital.connection_target(), 256);
+    let set: Config = toml::from_str("p2p_connection_target = 8").expect("parse");
+    assert_eq!(set.connection_target(), 8);
+    let above: Config =
+        toml::from_str("p2p_max_connections = 20\np2p_connection_target = 64").expect("parse");
+    assert_eq!(above.connection_target(), 20);
+}

@@ -74,6 +74,15 @@ pub struct NetConfig {
     pub max_connections: u32,
     /// Most established connections to one peer.
     pub max_connections_per_peer: u32,
+    /// Connections kept without trimming; above it, idle connections that carry
+    /// nothing of this node's are closed (see `NetTask::trim_connections`).
+    pub connection_target: u32,
+    /// How long a connection must have been up, with no data or sync request either
+    /// way, before it may be trimmed.
+    pub trim_after: Duration,
+    /// How often the task checks its connections (redials bootstrap peers when alone,
+    /// trims above the target).
+    pub maintenance_interval: Duration,
     /// Let Kademlia find and connect peers beyond the bootstrap list. Turn off only for
     /// fixed topologies (tests, closed demos): then the node talks only to the peers it
     /// dials and those that dial it.
@@ -108,6 +117,9 @@ impl NetConfig {
             request_timeout: Duration::from_secs(10),
             max_connections: 256,
             max_connections_per_peer: 8,
+            connection_target: 32,
+            trim_after: Duration::from_secs(30),
+            maintenance_interval: Duration::from_secs(15),
             discovery: true,
             event_buffer: 1024,
             command_buffer: 256,
@@ -136,6 +148,8 @@ impl std::fmt::Debug for NetConfig {
             .field("request_timeout", &self.request_timeout)
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_peer", &self.max_connections_per_peer)
+            .field("connection_target", &self.connection_target)
+            .field("trim_after", &self.trim_after)
             .field("discovery", &self.discovery)
             .finish_non_exhaustive()
     }

@@ -32,8 +32,6 @@ use super::{
 /// Room for the gossipsub envelope (signature, key, sequence number, topic) around a
 /// payload of `max_gossip_bytes`, so a payload at the limit still fits one RPC frame.
 const GOSSIP_ENVELOPE_BYTES: usize = 1024;
-/// How often the task checks that it still has peers and tidies its peer table.
-const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(15);
 /// Peer table bound; disconnected peers seen longest ago are forgotten first.
 const MAX_KNOWN_PEERS: usize = 4096;
 /// Addresses kept per peer.
@@ -94,6 +92,10 @@ struct PeerEntry {
     protocol_version: Option<String>,
     agent_version: Option<String>,
     last_seen_ms: u64,
+    /// When the first of the current connections was established.
+    connected_since_ms: u64,
+    /// Last data or sync request to or from the peer.
+    last_request_ms: u64,
 }
 
 impl PeerEntry {
@@ -105,6 +107,8 @@ impl PeerEntry {
             protocol_version: None,
             agent_version: None,
             last_seen_ms: now_ms(),
+            connected_since_ms: now_ms(),
+            last_request_ms: 0,
         }
     }
 
@@ -268,7 +272,15 @@ fn build_behaviour(
     let mut kad_config = kad::Config::new(names.kad.clone());
     // We never use DHT records; filtering inserts keeps peers from filling our store.
     kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
-    if !config.discovery {
+    if config.discovery {
+        // A bootstrap walks every bucket and so dials most of a network of a few
+        // hundred nodes (the connections are trimmed again later; see
+        // `trim_connections`). Nodes started together would do it together every five
+        // minutes, the whole network handshaking at once: each node picks its own
+        // period between five and ten minutes instead.
+        let period = Duration::from_secs(300).mul_f64(1.0 + rand::random::<f64>());
+        kad_config.set_periodic_bootstrap_interval(Some(period));
+    } else {
         kad_config.set_periodic_bootstrap_interval(None);
         // Without automatic inserts the routing table stays empty, so Kademlia never
         // starts the lookups that would connect us to peers of peers.
@@ -382,6 +394,28 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Which of `connected` connected peers to close to get down to the connection target:
+/// none in `keep` (the gossip mesh, bootstrap peers), none used (connected, or a data
+/// or sync request either way) within `trim_after`, least recently used first, at most
+/// the excess over the target. `last_used` is each peer's latest use in ms.
+pub(super) fn trim_candidates(
+    connected: usize,
+    last_used: &[(PeerId, u64)],
+    keep: &HashSet<PeerId>,
+    now_ms: u64,
+    config: &NetConfig,
+) -> Vec<PeerId> {
+    let excess = connected.saturating_sub(config.connection_target as usize);
+    let quiet = u64::try_from(config.trim_after.as_millis()).unwrap_or(u64::MAX);
+    let mut idle: Vec<(u64, PeerId)> = last_used
+        .iter()
+        .filter(|(p, last)| !keep.contains(p) && now_ms.saturating_sub(*last) >= quiet)
+        .map(|(p, last)| (*last, *p))
+        .collect();
+    idle.sort_unstable();
+    idle.into_iter().take(excess).map(|(_, p)| p).collect()
+}
+
 fn outbound_error(peer: PeerId, error: OutboundFailure) -> NetError {
     match error {
         OutboundFailure::DialFailure => NetError::Unreachable { peer },
@@ -404,7 +438,7 @@ fn outbound_error(peer: PeerId, error: OutboundFailure) -> NetError {
 
 impl NetTask {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut maintenance = tokio::time::interval(MAINTENANCE_INTERVAL);
+        let mut maintenance = tokio::time::interval(self.config.maintenance_interval);
         // The first tick fires at once; bootstrap dials are already under way.
         maintenance.tick().await;
         let shutdown_reply = loop {
@@ -466,6 +500,58 @@ impl NetTask {
         }
     }
 
+    /// A data or sync request to or from `peer` (see `trim_connections`).
+    fn requested(&mut self, peer: PeerId) {
+        self.entry(peer).last_request_ms = now_ms();
+    }
+
+    /// Keeps the node near `connection_target` connections. Kademlia dials every peer a
+    /// lookup meets, and gossipsub holds a stream open on every connection, so the
+    /// swarm's idle timeout never fires: with discovery on, 200 nodes ended up fully
+    /// meshed (40,000 sockets on one machine, both cores busy with pings and lazy
+    /// gossip). Above the target, connections that carry nothing of this node's are
+    /// closed, least recently used first: not in its gossip mesh, not to a bootstrap
+    /// peer, and with no data or sync request either way and no new connection for
+    /// `trim_after` (so a lookup, a sync session or a search in progress keeps its
+    /// peers). Closed peers stay in Kademlia's table and are dialed again when needed.
+    /// The choice is [`trim_candidates`].
+    fn trim_connections(&mut self) {
+        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        if connected.len() <= self.config.connection_target as usize {
+            return;
+        }
+        let mesh: HashSet<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_mesh_peers()
+            .copied()
+            .collect();
+        let keep: HashSet<PeerId> = mesh
+            .into_iter()
+            .chain(self.bootstrap.iter().map(|(p, _)| *p))
+            .collect();
+        let last_used: Vec<(PeerId, u64)> = connected
+            .iter()
+            .filter_map(|p| {
+                let e = self.peers.get(p)?;
+                Some((*p, e.last_request_ms.max(e.connected_since_ms)))
+            })
+            .collect();
+        let close = trim_candidates(connected.len(), &last_used, &keep, now_ms(), &self.config);
+        if !close.is_empty() {
+            tracing::debug!(
+                connected = connected.len(),
+                target = self.config.connection_target,
+                closing = close.len(),
+                "closing idle connections above the target"
+            );
+        }
+        for peer in close {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
     fn touch(&mut self, peer: PeerId) {
         if let Some(entry) = self.peers.get_mut(&peer) {
             entry.last_seen_ms = now_ms();
@@ -494,6 +580,7 @@ impl NetTask {
         if self.peers.len() > MAX_KNOWN_PEERS {
             self.forget_oldest_peer();
         }
+        self.trim_connections();
     }
 
     fn on_command(&mut self, command: Command) {
@@ -542,10 +629,12 @@ impl NetTask {
                 let _ = reply.send(found);
             }
             Command::DataRequest(peer, request, reply) => {
+                self.requested(peer);
                 let id = self.swarm.behaviour_mut().data.send_request(&peer, request);
                 self.pending_data.insert(id, reply);
             }
             Command::SyncRequest(peer, request, reply) => {
+                self.requested(peer);
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.pending_sync.insert(id, reply);
             }
@@ -658,6 +747,9 @@ impl NetTask {
                 let entry = self.entry(peer_id);
                 entry.connections = num_established.get();
                 entry.last_seen_ms = now_ms();
+                if num_established.get() == 1 {
+                    entry.connected_since_ms = now_ms();
+                }
                 if endpoint.is_dialer() {
                     entry.add_addr(endpoint.get_remote_address().clone());
                 }
@@ -783,6 +875,7 @@ impl NetTask {
         match event {
             request_response::Event::Message { peer, message, .. } => {
                 self.touch(peer);
+                self.requested(peer);
                 match message {
                     request_response::Message::Request {
                         request_id,
@@ -843,6 +936,7 @@ impl NetTask {
         match event {
             request_response::Event::Message { peer, message, .. } => {
                 self.touch(peer);
+                self.requested(peer);
                 match message {
                     request_response::Message::Request {
                         request_id,

@@ -672,3 +672,133 @@ async fn bad_configuration_is_refused_with_a_clear_error() {
     let err = spawn(config).map(|_| ()).unwrap_err();
     assert!(matches!(err, NetError::Listen { .. }), "{err}");
 }
+
+#[test]
+fn trimming_picks_idle_peers_outside_the_mesh_least_recently_used_first() {
+    let config = NetConfig {
+        connection_target: 3,
+        trim_after: Duration::from_secs(30),
+        ..NetConfig::new(seed(1), NET)
+    };
+    let p: Vec<PeerId> = (0..8).map(|_| PeerId::random()).collect();
+    let now = 1_000_000;
+    // p0, p1: mesh or bootstrap; p2: used 5 s ago; p3..p7 idle, p7 the longest.
+    let keep: HashSet<PeerId> = [p[0], p[1]].into_iter().collect();
+    let used = |i: usize, ago_s: u64| (p[i], now - ago_s * 1000);
+    let last_used = vec![
+        used(0, 600),
+        used(1, 600),
+        used(2, 5),
+        used(3, 40),
+        used(4, 50),
+        used(5, 300),
+        used(6, 60),
+        used(7, 900),
+    ];
+    // 8 connected, target 3: 5 to close, but only p3..p7 may go; oldest use first.
+    let close = trimming(&config, 8, &last_used, &keep, now);
+    assert_eq!(close, vec![p[7], p[5], p[6], p[4], p[3]]);
+    // Fewer allowed than idle: the least recently used ones.
+    assert_eq!(
+        trimming(&config, 5, &last_used, &keep, now),
+        vec![p[7], p[5]]
+    );
+    // At or under the target nothing goes, idle or not.
+    assert!(trimming(&config, 3, &last_used, &keep, now).is_empty());
+    // Nothing idle long enough: nothing goes, whatever the excess.
+    let busy = NetConfig {
+        trim_after: Duration::from_secs(3600),
+        ..config
+    };
+    assert!(trimming(&busy, 8, &last_used, &keep, now).is_empty());
+}
+
+fn trimming(
+    config: &NetConfig,
+    connected: usize,
+    last_used: &[(PeerId, u64)],
+    keep: &HashSet<PeerId>,
+    now: u64,
+) -> Vec<PeerId> {
+    super::swarm::trim_candidates(connected, last_used, keep, now, config)
+}
+
+#[tokio::test]
+async fn connections_above_the_target_are_trimmed_down_to_the_gossip_mesh() {
+    // A hub that 16 peers dial. With a target of 2 it closes every idle connection
+    // outside its gossip mesh (the mesh itself is kept: it carries the gossip); the
+    // same hub with a target of 100 keeps all 16. Gossip still flows afterwards.
+    let fast = |target: u32| {
+        move |c: &mut NetConfig| {
+            c.connection_target = target;
+            c.trim_after = Duration::from_millis(500);
+            c.maintenance_interval = Duration::from_millis(200);
+            c.discovery = false;
+        }
+    };
+    let mut trimmed_hub = start(1, NET, None, fast(2)).await;
+    let kept_hub = start(2, NET, None, fast(100)).await;
+    let mut spokes = Vec::new();
+    for i in 0..16u8 {
+        let spoke = start(10 + i, NET, Some(&trimmed_hub), |c| c.discovery = false).await;
+        spoke
+            .client
+            .dial(kept_hub.addr.clone())
+            .await
+            .expect("dial the second hub");
+        spokes.push(spoke);
+    }
+    let connected = |n: &Node| {
+        let client = n.client.clone();
+        async move {
+            client
+                .peers()
+                .await
+                .expect("peers")
+                .into_iter()
+                .filter(|p| p.connected)
+                .count()
+        }
+    };
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = connected(&trimmed_hub).await;
+        let mesh = trimmed_hub.client.mesh_peers().await.expect("mesh").len();
+        if now < 16 && now == mesh {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hub still has {now} connections with {mesh} in its mesh"
+        );
+        sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        connected(&kept_hub).await,
+        16,
+        "a hub under its target closes nothing"
+    );
+    // A spoke still connected to the trimmed hub reaches it by gossip.
+    let mesh: HashSet<PeerId> = trimmed_hub
+        .client
+        .mesh_peers()
+        .await
+        .expect("mesh")
+        .into_iter()
+        .collect();
+    let sender = spokes
+        .iter()
+        .find(|s| mesh.contains(&s.peer))
+        .expect("a spoke in the mesh");
+    sender
+        .client
+        .publish(b"after trimming".to_vec())
+        .await
+        .expect("publish");
+    let got = wait_for(trimmed_hub.events(), WAIT, |e| match e {
+        NetEvent::Gossip { data, .. } => Some(data),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got.as_deref(), Some(&b"after trimming"[..]));
+}

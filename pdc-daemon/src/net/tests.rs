@@ -139,18 +139,22 @@ fn reject_bad(data: &[u8]) -> Acceptance {
     }
 }
 
+/// The peers in `node`'s gossip mesh.
+async fn mesh_of(node: &Node) -> HashSet<PeerId> {
+    node.client
+        .mesh_peers()
+        .await
+        .expect("mesh")
+        .into_iter()
+        .collect()
+}
+
 /// Waits until `node`'s mesh holds exactly `expected` peers.
 async fn wait_mesh(node: &Node, expected: &[PeerId]) {
     let want: HashSet<PeerId> = expected.iter().copied().collect();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let mesh: HashSet<PeerId> = node
-            .client
-            .mesh_peers()
-            .await
-            .expect("mesh")
-            .into_iter()
-            .collect();
+        let mesh = mesh_of(node).await;
         if mesh == want {
             return;
         }
@@ -763,7 +767,7 @@ async fn connections_above_the_target_are_trimmed_down_to_the_gossip_mesh() {
     let deadline = Instant::now() + WAIT;
     loop {
         let now = connected(&trimmed_hub).await;
-        let mesh = trimmed_hub.client.mesh_peers().await.expect("mesh").len();
+        let mesh = mesh_of(&trimmed_hub).await.len();
         if now < 16 && now == mesh {
             break;
         }
@@ -779,13 +783,7 @@ async fn connections_above_the_target_are_trimmed_down_to_the_gossip_mesh() {
         "a hub under its target closes nothing"
     );
     // A spoke still connected to the trimmed hub reaches it by gossip.
-    let mesh: HashSet<PeerId> = trimmed_hub
-        .client
-        .mesh_peers()
-        .await
-        .expect("mesh")
-        .into_iter()
-        .collect();
+    let mesh = mesh_of(&trimmed_hub).await;
     let sender = spokes
         .iter()
         .find(|s| mesh.contains(&s.peer))

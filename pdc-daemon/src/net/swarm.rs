@@ -29,6 +29,10 @@ use super::{
     keypair_from_seed,
 };
 
+/// How long a connection that carried a data request (either way) is kept above the
+/// connection target; see `NetTask::trim_connections`.
+const DATA_PEER_KEEP: Duration = Duration::from_secs(600);
+
 /// Room for the gossipsub envelope (signature, key, sequence number, topic) around a
 /// payload of `max_gossip_bytes`, so a payload at the limit still fits one RPC frame.
 const GOSSIP_ENVELOPE_BYTES: usize = 1024;
@@ -84,7 +88,7 @@ impl Names {
 }
 
 /// What the task knows about one peer.
-struct PeerEntry {
+pub(super) struct PeerEntry {
     addrs: Vec<Multiaddr>,
     connections: u32,
     /// Whether the node was told `PeerConnected` (so it gets the matching disconnect).
@@ -93,13 +97,15 @@ struct PeerEntry {
     agent_version: Option<String>,
     last_seen_ms: u64,
     /// When the first of the current connections was established.
-    connected_since_ms: u64,
+    pub(super) connected_since_ms: u64,
     /// Last data or sync request to or from the peer.
-    last_request_ms: u64,
+    pub(super) last_request_ms: u64,
+    /// Last data request to or from the peer (a hospital asking, or asked).
+    pub(super) last_data_ms: u64,
 }
 
 impl PeerEntry {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             addrs: Vec::new(),
             connections: 0,
@@ -109,7 +115,20 @@ impl PeerEntry {
             last_seen_ms: now_ms(),
             connected_since_ms: now_ms(),
             last_request_ms: 0,
+            last_data_ms: 0,
         }
+    }
+
+    /// The latest use of the connection as trimming sees it (ms): its start, its last
+    /// data or sync request, and a data request counting as a use for
+    /// `DATA_PEER_KEEP` rather than `trim_after` (a hospital that searched is likely
+    /// to search again, and redialing every patient would slow its next search).
+    pub(super) fn last_use(&self, trim_after: Duration) -> u64 {
+        let extra = DATA_PEER_KEEP.saturating_sub(trim_after).as_millis();
+        let data = self
+            .last_data_ms
+            .saturating_add(u64::try_from(extra).unwrap_or(u64::MAX));
+        self.last_request_ms.max(self.connected_since_ms).max(data)
     }
 
     fn add_addr(&mut self, addr: Multiaddr) {
@@ -513,8 +532,9 @@ impl NetTask {
     /// closed, least recently used first: not in its gossip mesh, not to a bootstrap
     /// peer, and with no data or sync request either way and no new connection for
     /// `trim_after` (so a lookup, a sync session or a search in progress keeps its
-    /// peers). Closed peers stay in Kademlia's table and are dialed again when needed.
-    /// The choice is [`trim_candidates`].
+    /// peers), and no data request for `DATA_PEER_KEEP` (see [`PeerEntry::last_use`]).
+    /// Closed peers stay in Kademlia's table and are dialed again when needed. The
+    /// choice is [`trim_candidates`].
     fn trim_connections(&mut self) {
         let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         if connected.len() <= self.config.connection_target as usize {
@@ -533,10 +553,7 @@ impl NetTask {
             .collect();
         let last_used: Vec<(PeerId, u64)> = connected
             .iter()
-            .filter_map(|p| {
-                let e = self.peers.get(p)?;
-                Some((*p, e.last_request_ms.max(e.connected_since_ms)))
-            })
+            .filter_map(|p| Some((*p, self.peers.get(p)?.last_use(self.config.trim_after))))
             .collect();
         let close = trim_candidates(connected.len(), &last_used, &keep, now_ms(), &self.config);
         if !close.is_empty() {
@@ -630,6 +647,7 @@ impl NetTask {
             }
             Command::DataRequest(peer, request, reply) => {
                 self.requested(peer);
+                self.entry(peer).last_data_ms = now_ms();
                 let id = self.swarm.behaviour_mut().data.send_request(&peer, request);
                 self.pending_data.insert(id, reply);
             }
@@ -876,6 +894,7 @@ impl NetTask {
             request_response::Event::Message { peer, message, .. } => {
                 self.touch(peer);
                 self.requested(peer);
+                self.entry(peer).last_data_ms = now_ms();
                 match message {
                     request_response::Message::Request {
                         request_id,

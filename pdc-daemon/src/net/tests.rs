@@ -717,6 +717,24 @@ fn trimming_picks_idle_peers_outside_the_mesh_least_recently_used_first() {
     assert!(trimming(&busy, 8, &last_used, &keep, now).is_empty());
 }
 
+#[test]
+fn a_data_request_keeps_a_connection_longer_than_a_sync() {
+    let trim_after = Duration::from_secs(30);
+    let now = 10_000_000;
+    let mut e = super::swarm::PeerEntry::new();
+    e.connected_since_ms = now - 3_600_000;
+    // A sync two minutes ago: idle for trimming.
+    e.last_request_ms = now - 120_000;
+    assert!(now - e.last_use(trim_after) >= 30_000);
+    // A data request two minutes ago: still in use for trimming, until ten minutes.
+    e.last_data_ms = now - 120_000;
+    e.last_request_ms = e.last_data_ms;
+    assert!(now.saturating_sub(e.last_use(trim_after)) < 30_000);
+    e.last_data_ms = now - 11 * 60_000;
+    e.last_request_ms = e.last_data_ms;
+    assert!(now - e.last_use(trim_after) >= 30_000);
+}
+
 fn trimming(
     config: &NetConfig,
     connected: usize,

@@ -96,8 +96,9 @@ pub struct Config {
     /// for a hospital, which talks to every consenting patient.
     pub p2p_max_connections: Option<u32>,
     /// Connections kept without trimming. Above it, the node closes connections that
-    /// carry nothing of its own: not in its gossip mesh, not a bootstrap peer, no data
-    /// or sync request either way for a minute, least recently used first. Discovery
+    /// carry nothing of its own: not in its gossip mesh, not a bootstrap peer, no sync
+    /// request either way for 30 s and no data request for 10 minutes, least recently
+    /// used first. Discovery
     /// otherwise leaves every node connected to every peer it ever looked up (gossipsub
     /// keeps a stream open on each, so they never idle out): a full mesh. Unset: 32 for
     /// a patient, 256 for a hospital.

@@ -83,7 +83,6 @@ pub const MAX_GOSSIP_BLOCKS: usize = 256;
 
 /// A running node's parts, shared by the API handlers.
 #[derive(Debug)]
-
 pub struct Node {
     /// Its configuration.
     pub config: Config,
@@ -399,7 +398,7 @@ impl Node {
         let block = self.append_quiet(body).await?;
         let mut out = self.take_deferred();
         out.push(block.clone());
-        self.gossip_blocks(&out.iter().collect::<Vec<_>>()).await;
+        self.gossip_blocks(&out).await;
         Ok(block)
     }
 
@@ -421,7 +420,8 @@ impl Node {
     }
 
     /// Queues durable blocks to be gossiped later, in this order after what waits
-    /// already; with no linger configured they go out now instead.
+    /// already, due `gossip_linger_ms` after the oldest waiting one (at the network
+    /// task's next turn when that is 0).
     fn defer(&self, blocks: Vec<VerifiedBlock>) {
         if blocks.is_empty() {
             return;
@@ -458,7 +458,7 @@ impl Node {
         }
         let out = self.take_deferred();
         let node = self.clone();
-        tokio::spawn(async move { node.gossip_blocks(&out.iter().collect::<Vec<_>>()).await });
+        tokio::spawn(async move { node.gossip_blocks(&out).await });
     }
 
     /// Empties the deferred queue, returning what was in it (in chain order).
@@ -471,12 +471,15 @@ impl Node {
     /// Deferred blocks came back from the network (an Access block relayed by its
     /// requester, or served by a peer's sync): another node has them and spreads
     /// them, so this one need not.
-    fn deferred_seen(&self, hashes: &[BlockHash]) {
+    fn deferred_seen(&self, arrived: &[Result<VerifiedBlock, LedgerError>]) {
         let mut d = self.deferred_lock();
-        if hashes.is_empty() || d.blocks.is_empty() {
+        // Every ingest passes here; the queue is empty nearly always.
+        if d.blocks.is_empty() {
             return;
         }
-        d.blocks.retain(|b| !hashes.contains(&b.hash()));
+        let arrived: HashSet<BlockHash> =
+            arrived.iter().flatten().map(VerifiedBlock::hash).collect();
+        d.blocks.retain(|b| !arrived.contains(&b.hash()));
         if d.blocks.is_empty() {
             d.due = None;
         }
@@ -539,7 +542,7 @@ impl Node {
         let results = self.append_batch_quiet(bodies).await?;
         let mut out = self.take_deferred();
         out.extend(results.iter().flatten().cloned());
-        self.gossip_blocks(&out.iter().collect::<Vec<_>>()).await;
+        self.gossip_blocks(&out).await;
         Ok(results)
     }
 
@@ -566,7 +569,7 @@ impl Node {
     /// Gossips whatever waits in the deferred queue now.
     pub async fn gossip_deferred(&self) {
         let out = self.take_deferred();
-        self.gossip_blocks(&out.iter().collect::<Vec<_>>()).await;
+        self.gossip_blocks(&out).await;
     }
 
     /// Signs, applies and stores a batch of own blocks without gossiping them.
@@ -614,7 +617,7 @@ impl Node {
     /// Publishes several of this node's durable blocks in as few messages as fit the
     /// gossip size limit: every node forwards and checks one message instead of one per
     /// block. A lone block goes out as a plain `Block` message.
-    async fn gossip_blocks(&self, blocks: &[&VerifiedBlock]) {
+    async fn gossip_blocks(&self, blocks: &[VerifiedBlock]) {
         use pdc_proto::wire::{BlockBatch, Gossip, gossip::Kind as G};
         // Room for the envelope (tags and lengths) under the 64 KiB gossip limit.
         const BUDGET: usize = 60 * 1024;
@@ -738,8 +741,7 @@ impl Node {
         &self,
         decoded: Vec<Result<VerifiedBlock, LedgerError>>,
     ) -> Result<PendingWrite<'_>, NodeError> {
-        let arrived: Vec<BlockHash> = decoded.iter().flatten().map(VerifiedBlock::hash).collect();
-        self.deferred_seen(&arrived);
+        self.deferred_seen(&decoded);
         let order = self.ledger_write.lock().await;
         let (results, batch, stored) = {
             let mut guard = self.lock_ledger();

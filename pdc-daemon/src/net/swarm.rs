@@ -519,9 +519,14 @@ impl NetTask {
         }
     }
 
-    /// A data or sync request to or from `peer` (see `trim_connections`).
-    fn requested(&mut self, peer: PeerId) {
-        self.entry(peer).last_request_ms = now_ms();
+    /// A data (`data`) or sync request to or from `peer` (see `trim_connections`).
+    fn requested(&mut self, peer: PeerId, data: bool) {
+        let now = now_ms();
+        let entry = self.entry(peer);
+        entry.last_request_ms = now;
+        if data {
+            entry.last_data_ms = now;
+        }
     }
 
     /// Keeps the node near `connection_target` connections. Kademlia dials every peer a
@@ -646,13 +651,12 @@ impl NetTask {
                 let _ = reply.send(found);
             }
             Command::DataRequest(peer, request, reply) => {
-                self.requested(peer);
-                self.entry(peer).last_data_ms = now_ms();
+                self.requested(peer, true);
                 let id = self.swarm.behaviour_mut().data.send_request(&peer, request);
                 self.pending_data.insert(id, reply);
             }
             Command::SyncRequest(peer, request, reply) => {
-                self.requested(peer);
+                self.requested(peer, false);
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.pending_sync.insert(id, reply);
             }
@@ -893,8 +897,7 @@ impl NetTask {
         match event {
             request_response::Event::Message { peer, message, .. } => {
                 self.touch(peer);
-                self.requested(peer);
-                self.entry(peer).last_data_ms = now_ms();
+                self.requested(peer, true);
                 match message {
                     request_response::Message::Request {
                         request_id,
@@ -955,7 +958,7 @@ impl NetTask {
         match event {
             request_response::Event::Message { peer, message, .. } => {
                 self.touch(peer);
-                self.requested(peer);
+                self.requested(peer, false);
                 match message {
                     request_response::Message::Request {
                         request_id,

@@ -98,10 +98,9 @@ pub struct Config {
     /// Connections kept without trimming. Above it, the node closes connections that
     /// carry nothing of its own: not in its gossip mesh, not a bootstrap peer, no sync
     /// request either way for 30 s and no data request for 10 minutes, least recently
-    /// used first. Discovery
-    /// otherwise leaves every node connected to every peer it ever looked up (gossipsub
-    /// keeps a stream open on each, so they never idle out): a full mesh. Unset: 32 for
-    /// a patient, 256 for a hospital.
+    /// used first. Discovery otherwise leaves every node connected to every peer it ever
+    /// looked up (gossipsub keeps a stream open on each, so they never idle out): a
+    /// full mesh. Unset: 32 for a patient, 256 for a hospital.
     pub p2p_connection_target: Option<u32>,
     /// Seconds between anti-entropy rounds.
     pub sync_interval_secs: u64,

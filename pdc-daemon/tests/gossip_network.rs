@@ -617,13 +617,9 @@ async fn the_requester_relays_each_access_block_with_its_payment_and_the_owner_s
     assert!(owner.node.deferred_due().is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_access_block_nobody_relays_goes_out_after_the_linger() {
-    // A requester that asks and never pays never relays the Access block: the owner's
-    // node keeps it back for `gossip_linger_ms` (2 s here), then gossips it itself.
-    let (h, p) = funded_network_lingering("linger-test", &["Owner", "Watcher"], 2_000).await;
-    let (owner, watcher) = (&p[0], &p[1]);
-    granted(owner, &h).await;
+/// `h` asks `owner` over the network and never pays (so never relays the Access
+/// block); returns the Access block's hash, from the owner's chain.
+async fn ask_without_paying(h: &N, owner: &N) -> BlockHash {
     let peer = pdc_daemon::peering::peer_of(&owner.node.account).expect("peer");
     let resp = h
         .net
@@ -638,13 +634,38 @@ async fn an_access_block_nobody_relays_goes_out_after_the_linger() {
         )
         .await
         .expect("answer");
-    let asked = Instant::now();
     assert!(!resp.refused, "granted: {}", resp.reason);
-    let access = owner
+    owner
         .node
         .with_ledger(|l| l.head(&owner.node.account))
         .expect("head")
-        .hash;
+        .hash
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_linger_the_owner_gossips_its_access_block_at_once() {
+    // `gossip_linger_ms = 0`: the owner publishes the Access block itself, right away,
+    // and keeps nothing back.
+    let (h, p) = funded_network_lingering("no-linger-test", &["Owner", "Watcher"], 0).await;
+    let (owner, watcher) = (&p[0], &p[1]);
+    granted(owner, &h).await;
+    let access = ask_without_paying(&h, owner).await;
+    assert!(owner.node.deferred_due().is_none(), "nothing waits");
+    wait(5, "the watcher to get it by gossip", || {
+        has(watcher, &access)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_block_nobody_relays_goes_out_after_the_linger() {
+    // A requester that asks and never pays never relays the Access block: the owner's
+    // node keeps it back for `gossip_linger_ms` (2 s here), then gossips it itself.
+    let (h, p) = funded_network_lingering("linger-test", &["Owner", "Watcher"], 2_000).await;
+    let (owner, watcher) = (&p[0], &p[1]);
+    granted(owner, &h).await;
+    let access = ask_without_paying(&h, owner).await;
+    let asked = Instant::now();
     assert!(
         owner.node.deferred_due().is_some(),
         "the Access block waits"

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pdc_daemon::config::{Config, Role};
-use pdc_daemon::ledger::{AccountId, BlockHash, Kind, Register, Send, sign_block};
+use pdc_daemon::ledger::{
+    AccountId, BlockHash, Head, Kind, LedgerError, Register, Send, VerifiedBlock, sign_block,
+};
 use pdc_daemon::net::NetClient;
 use pdc_daemon::node::{Node, init};
 use pdc_proto::Message;
@@ -88,6 +90,34 @@ async fn wait(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// `n`'s own chain head.
+fn own_head(n: &N) -> Head {
+    n.node
+        .with_ledger(|l| l.head(&n.node.account))
+        .expect("registered")
+}
+
+/// Signs a block of `n`'s chain by hand (tests that forge or fork it), with `n`'s key
+/// on `n`'s network.
+fn sign_as(
+    n: &N,
+    seq: u64,
+    prev: BlockHash,
+    timestamp_ms: u64,
+    balance_after: i64,
+    body: Kind,
+) -> Result<VerifiedBlock, LedgerError> {
+    sign_block(
+        &n.node.identity.signing_key,
+        &n.node.genesis.hash(),
+        seq,
+        prev,
+        timestamp_ms,
+        balance_after,
+        body,
+    )
+}
+
 fn has(n: &N, h: &BlockHash) -> bool {
     n.node.with_ledger(|l| l.block(h).is_some())
 }
@@ -153,12 +183,7 @@ async fn line() -> (N, N, N) {
 async fn invalid_blocks_stop_at_the_first_honest_node() {
     let (a, b, c) = line().await;
 
-    let key = &a.node.identity.signing_key;
-    let network = a.node.genesis.hash();
-    let head = a
-        .node
-        .with_ledger(|l| l.head(&a.node.account))
-        .expect("A registered");
+    let head = own_head(&a);
     let reg = || {
         Kind::Register(Register {
             role: "patient".into(),
@@ -167,9 +192,8 @@ async fn invalid_blocks_stop_at_the_first_honest_node() {
         })
     };
     // 1. Bad prev: seq 2 that does not link to A's head.
-    let bad_prev = sign_block(
-        key,
-        &network,
+    let bad_prev = sign_as(
+        &a,
         head.seq + 1,
         BlockHash([9; 32]),
         1,
@@ -180,9 +204,8 @@ async fn invalid_blocks_stop_at_the_first_honest_node() {
     )
     .expect("sign");
     // 2. Negative balance: a Send of money A does not have.
-    let broke = sign_block(
-        key,
-        &network,
+    let broke = sign_as(
+        &a,
         head.seq + 1,
         head.hash,
         2,
@@ -195,7 +218,7 @@ async fn invalid_blocks_stop_at_the_first_honest_node() {
     )
     .expect("sign");
     // 3. Bad signature: a valid block with one signature byte flipped.
-    let good = sign_block(key, &network, head.seq + 1, head.hash, 3, 0, reg()).expect("sign");
+    let good = sign_as(&a, head.seq + 1, head.hash, 3, 0, reg()).expect("sign");
     let mut forged = good.to_signed().expect("signed");
     forged.signature[0] ^= 1;
     let hashes_before = |n: &N| n.node.with_ledger(|l| l.heads());
@@ -271,12 +294,7 @@ async fn a_fork_shown_to_each_half_freezes_the_author_identically_everywhere() {
     // F1 signs two different blocks at the same seq; one half sees one, the other half
     // the other (handed over directly, as a partitioned network would deliver them).
     let cheat = &nodes[1];
-    let key = &cheat.node.identity.signing_key;
-    let network = cheat.node.genesis.hash();
-    let head = cheat
-        .node
-        .with_ledger(|l| l.head(&cheat.node.account))
-        .expect("head");
+    let head = own_head(cheat);
     let grantee = nodes[0].node.account.0.to_vec();
     let grant = |id: u8| {
         Kind::ConsentGrant(pdc_daemon::ledger::ConsentGrant {
@@ -288,8 +306,8 @@ async fn a_fork_shown_to_each_half_freezes_the_author_identically_everywhere() {
             price: 1,
         })
     };
-    let one = sign_block(key, &network, head.seq + 1, head.hash, 10, 0, grant(1)).expect("sign");
-    let two = sign_block(key, &network, head.seq + 1, head.hash, 11, 0, grant(2)).expect("sign");
+    let one = sign_as(cheat, head.seq + 1, head.hash, 10, 0, grant(1)).expect("sign");
+    let two = sign_as(cheat, head.seq + 1, head.hash, 11, 0, grant(2)).expect("sign");
     nodes[2]
         .node
         .ingest_remote(one.bytes())
@@ -483,15 +501,9 @@ async fn a_batch_of_payments_travels_as_one_message_and_every_payee_claims_its_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_with_one_invalid_block_goes_no_further() {
     let (a, b, c) = line().await;
-    let key = &a.node.identity.signing_key;
-    let network = a.node.genesis.hash();
-    let head = a
-        .node
-        .with_ledger(|l| l.head(&a.node.account))
-        .expect("A registered");
-    let good = sign_block(
-        key,
-        &network,
+    let head = own_head(&a);
+    let good = sign_as(
+        &a,
         head.seq + 1,
         head.hash,
         1,
@@ -506,7 +518,7 @@ async fn a_batch_with_one_invalid_block_goes_no_further() {
         }),
     )
     .expect("sign");
-    let mut forged = sign_block(key, &network, head.seq + 2, good.hash(), 2, 0, {
+    let mut forged = sign_as(&a, head.seq + 2, good.hash(), 2, 0, {
         Kind::ConsentRevoke(pdc_daemon::ledger::ConsentRevoke {
             grant_id: vec![2; 16],
         })

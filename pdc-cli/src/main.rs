@@ -193,7 +193,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
@@ -860,4 +860,18 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str("(none)\n");
     }
     out
+}
+
+/// The error and its causes on one line, each said once: many of our errors already
+/// quote their source in their own message, which `{:#}` would print a second time.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
 }

@@ -108,7 +108,8 @@ pub struct GuardConfig {
     pub long_window_secs: u64,
     /// Anomaly score (0..1) from which a request is answered but flagged.
     pub flag_threshold: f64,
-    /// Anomaly score (0..1) from which a request is denied.
+    /// Anomaly score from which a request is denied; above 1 the score never denies
+    /// (only flags), and the hard limits still do.
     pub deny_threshold: f64,
     /// Whether a deny also asks the node to revoke the requester's grant.
     pub revoke_on_deny: bool,
@@ -148,11 +149,16 @@ impl Default for GuardConfig {
 impl GuardConfig {
     fn validate(&self) -> Result<(), GuardError> {
         let bad = |why: &str| Err(GuardError::InvalidConfig(why.to_owned()));
+        // A deny threshold above 1 is allowed on purpose: scores never reach it, so the
+        // guard only flags and the hard limits alone deny (documented in config.rs).
         if !(0.0 < self.flag_threshold
-            && self.flag_threshold <= self.deny_threshold
-            && self.deny_threshold <= 1.0)
+            && self.flag_threshold <= 1.0
+            && self.flag_threshold <= self.deny_threshold)
         {
-            return bad("need 0 < flag_threshold <= deny_threshold <= 1");
+            return bad(
+                "need 0 < flag_threshold <= 1 and flag_threshold <= deny_threshold \
+                 (a deny_threshold above 1 turns score-based denials off)",
+            );
         }
         if self.short_window_secs == 0 || self.window_secs == 0 || self.long_window_secs == 0 {
             return bad("windows must be at least 1 second");

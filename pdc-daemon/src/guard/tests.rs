@@ -434,3 +434,44 @@ fn repeating_the_same_search_is_not_a_burst() {
     let d = last.unwrap();
     assert_ne!(d.verdict, Verdict::Allow, "{}", d.summary());
 }
+
+#[test]
+fn a_deny_threshold_above_one_only_flags() {
+    // config.rs documents it: above 1.0 the score never denies, the hard limits still do.
+    let config = GuardConfig {
+        deny_threshold: 1.5,
+        ..GuardConfig::default()
+    };
+    let mut g = Guard::new(config).unwrap();
+    warm(&mut g, "h1", "alice", 9..13, 10);
+    let blocks = [
+        "A00-A09", "B20-B20", "C50-C50", "F20-F29", "G30-G32", "K70-K77", "N17-N19", "O20-O29",
+    ];
+    let verdicts: Vec<Verdict> = blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let c = ctx(
+                "h1",
+                Some("alice"),
+                Some(b),
+                b,
+                T0 + 12 * DAY + 10 * HOUR + i as u64 * 40_000,
+            );
+            let d = g.assess(&c);
+            g.record_outcome(&c, 0, false);
+            d.verdict
+        })
+        .collect();
+    assert!(verdicts.contains(&Verdict::Flag), "{verdicts:?}");
+    assert!(!verdicts.contains(&Verdict::Deny), "{verdicts:?}");
+    let too_low = GuardConfig {
+        flag_threshold: 1.2,
+        deny_threshold: 1.5,
+        ..GuardConfig::default()
+    };
+    assert!(
+        Guard::new(too_low).is_err(),
+        "flag_threshold above 1 never flags"
+    );
+}

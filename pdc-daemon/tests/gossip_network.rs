@@ -118,6 +118,63 @@ fn sign_as(
     )
 }
 
+/// Waits until every node has at least `min` peers in its gossipsub mesh, so a
+/// publish reaches a neighbour at once instead of waiting for the next heartbeat.
+async fn meshed(nodes: &[&N], min: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut ready = true;
+        for n in nodes {
+            ready &= n.net.mesh_peers().await.expect("mesh").len() >= min;
+        }
+        if ready {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for the gossip mesh"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `n` appends (and gossips) a block of its own: a marker that travels behind whatever
+/// `n` published or forwarded before, so a negative check can wait for it instead of
+/// sleeping.
+async fn marker(n: &N) -> BlockHash {
+    pdc_daemon::access::grant(
+        &n.node,
+        AccountId([5; 32]),
+        vec!["treatment".into()],
+        "all".into(),
+        0,
+        1,
+    )
+    .await
+    .expect("marker block")
+    .hash()
+}
+
+/// Waits until `observer` has a negative gossip score for `peer`: the moment it has
+/// reported a message of `peer` invalid.
+async fn penalized(observer: &N, peer: &N) {
+    let id = peer.net.local_peer_id();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let s = observer
+            .net
+            .peer_score(id)
+            .await
+            .expect("score")
+            .unwrap_or(0.0);
+        if s < 0.0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no penalty (score {s})");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn has(n: &N, h: &BlockHash) -> bool {
     n.node.with_ledger(|l| l.block(h).is_some())
 }
@@ -137,8 +194,7 @@ async fn a_block_published_at_one_node_reaches_all_five() {
             .all(|n| n.node.with_ledger(|l| l.heads().len()) == 5)
     })
     .await;
-    // Let gossipsub form its mesh before timing delivery.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    meshed(&nodes.iter().collect::<Vec<_>>(), 1).await;
     let grantee = nodes[0].node.account;
     let b = pdc_daemon::access::grant(
         &nodes[3].node,
@@ -168,7 +224,8 @@ async fn line() -> (N, N, N) {
         has(&b, &head_hash(&a)) && has(&c, &head_hash(&a))
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    meshed(&[&a, &b, &c], 1).await;
+    meshed(&[&b], 2).await;
     let peers = c.net.peers().await.expect("peers");
     assert!(
         !peers
@@ -248,26 +305,22 @@ async fn invalid_blocks_stop_at_the_first_honest_node() {
         "oversized gossip is refused at the source"
     );
 
-    let a_id = a.net.local_peer_id();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let score = loop {
-        let s = b.net.peer_score(a_id).await.expect("score").unwrap_or(0.0);
-        if s < 0.0 || Instant::now() > deadline {
-            break s;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(
-        score < 0.0,
-        "B penalizes A for invalid blocks (score {score})"
-    );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(hashes_before(&b), b0, "B stored none of the invalid blocks");
-    assert_eq!(hashes_before(&c), c0, "C never received them");
+    // B penalizes A for the invalid blocks.
+    penalized(&b, &a).await;
+    // B has judged them (A is penalized); a block B appends after that reaches C
+    // behind anything B forwarded.
+    let m = marker(&b).await;
+    wait(15, "C to receive B's marker", || has(&c, &m)).await;
+    let b_acct = b.node.account;
+    for (n, mut before, name) in [(&b, b0, "B"), (&c, c0, "C")] {
+        let mut after = hashes_before(n);
+        after.remove(&b_acct);
+        before.remove(&b_acct);
+        assert_eq!(after, before, "{name} stored none of the invalid blocks");
+    }
     for blk in [&bad_prev, &broke] {
         assert!(!has(&c, &blk.hash()) && !has(&b, &blk.hash()));
     }
-    let _: AccountId = a.node.account;
 }
 
 fn head_hash(n: &N) -> BlockHash {
@@ -348,7 +401,7 @@ async fn a_fork_shown_to_each_half_freezes_the_author_identically_everywhere() {
 }
 
 /// A hospital funded by the genesis and patients bootstrapped to it (`names`), returned
-/// once every node holds every Register and the gossip mesh has had a second to form.
+/// once every node holds every Register and has a gossip mesh.
 async fn funded_network(network_id: &str, names: &[&str]) -> (N, Vec<N>) {
     funded_network_lingering(network_id, names, 3000).await
 }
@@ -384,7 +437,7 @@ async fn funded_network_lingering(network_id: &str, names: &[&str], linger_ms: u
             .all(|n| n.node.with_ledger(|l| l.heads().len()) == names.len() + 1)
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    meshed(&std::iter::once(&h).chain(&patients).collect::<Vec<_>>(), 1).await;
     (h, patients)
 }
 
@@ -453,8 +506,28 @@ async fn a_payment_replayed_later_by_another_publisher_credits_nothing_twice() {
         variant.extend_from_slice(&[15 << 3, 1]);
         others[1].net.publish(variant).await.expect("replay");
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after: Vec<_> = all.iter().map(|n| balances(n)).collect();
+    // The replayer's own next block travels behind its replays.
+    let m = marker(&others[1]).await;
+    wait(15, "every node to hold the replayer's marker", || {
+        all.iter().all(|n| has(n, &m))
+    })
+    .await;
+    let replayer = others[1].node.account;
+    let after: Vec<_> = all
+        .iter()
+        .map(|n| {
+            let (payee, payer, mut heads) = balances(n);
+            heads.remove(&replayer);
+            (payee, payer, heads)
+        })
+        .collect();
+    let before: Vec<_> = before
+        .into_iter()
+        .map(|(payee, payer, mut heads)| {
+            heads.remove(&replayer);
+            (payee, payer, heads)
+        })
+        .collect();
     assert_eq!(after, before, "a replayed payment credits nothing twice");
 }
 
@@ -541,7 +614,11 @@ async fn a_batch_with_one_invalid_block_goes_no_further() {
         has(&b, &good.hash())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // B has judged the message (A is penalized for it); a block B publishes after that
+    // reaches C behind anything B forwarded.
+    penalized(&b, &a).await;
+    let m = marker(&b).await;
+    wait(15, "C to receive B's marker", || has(&c, &m)).await;
     assert!(
         !has(&c, &good.hash()),
         "a batch with an invalid block is not forwarded, not even its valid block"
@@ -677,23 +754,18 @@ async fn an_access_block_nobody_relays_goes_out_after_the_linger() {
     let (owner, watcher) = (&p[0], &p[1]);
     granted(owner, &h).await;
     let access = ask_without_paying(&h, owner).await;
-    let asked = Instant::now();
-    assert!(
-        owner.node.deferred_due().is_some(),
-        "the Access block waits"
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        !has(watcher, &access) && !has(&h, &access),
-        "nobody has the Access block before the linger is over"
-    );
+    // The linger runs from the owner's append, which the owner's queue records; the
+    // block must reach no one before that deadline, and everyone after it.
+    let due = owner.node.deferred_due().expect("the Access block waits");
     wait(10, "the owner to gossip it after the linger", || {
-        has(watcher, &access) && has(&h, &access)
+        let seen = [watcher, &h].map(|n| has(n, &access));
+        assert!(
+            !seen.contains(&true) || Instant::now() >= due,
+            "a node has the Access block {:?} before the linger is over",
+            due - Instant::now()
+        );
+        seen == [true, true]
     })
     .await;
-    assert!(
-        asked.elapsed() >= Duration::from_millis(1500),
-        "not before the linger"
-    );
     assert!(owner.node.deferred_due().is_none());
 }

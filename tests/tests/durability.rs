@@ -41,7 +41,15 @@ fn acknowledged_writes_survive_sigkill() {
         }));
     }
     // Let the stream run, then kill mid-flight.
+    // A generous deadline: a slow machine takes longer, a stuck writer fails here
+    // instead of hanging the suite.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while acked.lock().expect("lock").len() < 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} writes acknowledged in 120 s",
+            acked.lock().expect("lock").len()
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     n.kill9();

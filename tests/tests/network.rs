@@ -263,8 +263,12 @@ fn fan_out_reports_offline_patients_within_the_timeout() {
     assert_eq!(status("Bea"), "answered", "{r}");
     assert_eq!(status("Cem"), "answered", "{r}");
     assert_eq!(status("Dia"), "offline", "{r}");
+    // The offline patient costs the search its 5 s timeout, not more: a search that
+    // waited for Dia (the connection or the request without a deadline) would take
+    // a minute or hang. The margin is wide because debug builds on a busy two-core
+    // machine are slow; the point is bounded, not fast (speed is the fanout bench's).
     assert!(
-        elapsed < std::time::Duration::from_secs(10),
+        elapsed < std::time::Duration::from_secs(30),
         "the search returned after {elapsed:?}"
     );
     let _ = nodes.remove(3);

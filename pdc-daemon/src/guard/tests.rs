@@ -124,28 +124,39 @@ fn fresh_guard_is_conservative() {
     );
 }
 
-#[test]
-fn breadth_is_explained_in_words() {
-    let mut g = Guard::new(GuardConfig::default()).unwrap();
+/// A warmed-up clinician who then enumerates eight unrelated disease categories, 40 s
+/// apart: the guard's decision on each request, in order.
+fn breadth_enumeration(config: GuardConfig) -> Vec<GuardDecision> {
+    let mut g = Guard::new(config).unwrap();
     warm(&mut g, "h1", "alice", 9..13, 10);
     let blocks = [
         "A00-A09", "B20-B20", "C50-C50", "F20-F29", "G30-G32", "K70-K77", "N17-N19", "O20-O29",
     ];
-    let mut first_flag = None;
-    for (i, b) in blocks.iter().enumerate() {
-        let c = ctx(
-            "h1",
-            Some("alice"),
-            Some(b),
-            b,
-            T0 + 12 * DAY + 10 * HOUR + i as u64 * 40_000,
-        );
-        let d = g.assess(&c);
-        g.record_outcome(&c, 0, false);
-        if d.verdict != Verdict::Allow && first_flag.is_none() {
-            first_flag = Some((i + 1, d));
-        }
-    }
+    blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let c = ctx(
+                "h1",
+                Some("alice"),
+                Some(b),
+                b,
+                T0 + 12 * DAY + 10 * HOUR + i as u64 * 40_000,
+            );
+            let d = g.assess(&c);
+            g.record_outcome(&c, 0, false);
+            d
+        })
+        .collect()
+}
+
+#[test]
+fn breadth_is_explained_in_words() {
+    let first_flag = breadth_enumeration(GuardConfig::default())
+        .into_iter()
+        .enumerate()
+        .find(|(_, d)| d.verdict != Verdict::Allow)
+        .map(|(i, d)| (i + 1, d));
     let (n, d) = first_flag.expect("breadth enumeration not flagged");
     assert!(n <= 5, "flagged only at request {n}");
     assert!(!d.reasons.is_empty());
@@ -438,31 +449,13 @@ fn repeating_the_same_search_is_not_a_burst() {
 #[test]
 fn a_deny_threshold_above_one_only_flags() {
     // config.rs documents it: above 1.0 the score never denies, the hard limits still do.
-    let config = GuardConfig {
+    let verdicts: Vec<Verdict> = breadth_enumeration(GuardConfig {
         deny_threshold: 1.5,
         ..GuardConfig::default()
-    };
-    let mut g = Guard::new(config).unwrap();
-    warm(&mut g, "h1", "alice", 9..13, 10);
-    let blocks = [
-        "A00-A09", "B20-B20", "C50-C50", "F20-F29", "G30-G32", "K70-K77", "N17-N19", "O20-O29",
-    ];
-    let verdicts: Vec<Verdict> = blocks
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let c = ctx(
-                "h1",
-                Some("alice"),
-                Some(b),
-                b,
-                T0 + 12 * DAY + 10 * HOUR + i as u64 * 40_000,
-            );
-            let d = g.assess(&c);
-            g.record_outcome(&c, 0, false);
-            d.verdict
-        })
-        .collect();
+    })
+    .into_iter()
+    .map(|d| d.verdict)
+    .collect();
     assert!(verdicts.contains(&Verdict::Flag), "{verdicts:?}");
     assert!(!verdicts.contains(&Verdict::Deny), "{verdicts:?}");
     let too_low = GuardConfig {

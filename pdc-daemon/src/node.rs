@@ -20,6 +20,18 @@ use crate::store::{Batch, Store, StoreError, cf};
 /// Key of the guard's state in the `guard` column family.
 const GUARD_KEY: &[u8] = b"state";
 
+/// A `meta` key never stored: deleting it is the no-op write that tells when every
+/// ledger write queued before it has been answered.
+const LEDGER_BARRIER_KEY: &[u8] = b"ledger/barrier";
+
+/// The ledger's rules as this node's config sets them.
+fn ledger_config(config: &Config) -> LedgerConfig {
+    LedgerConfig {
+        quiet_period_ms: config.quiet_period_secs.saturating_mul(1000),
+        ..LedgerConfig::default()
+    }
+}
+
 /// How often, at most, the request path saves the guard's state, so a crash loses at
 /// most this much of what it learned (a clean stop saves it too). A snapshot is a few
 /// hundred KB, too much to write on every request.
@@ -200,8 +212,7 @@ impl PendingWrite<'_> {
     /// Waits until the write is durable, lets peers see the blocks, and returns what
     /// ingesting each block did (see [`Node::ingest_remote_batch`]).
     pub async fn durable(self) -> Result<Vec<Result<Ingested, LedgerError>>, NodeError> {
-        self.durable.wait().await?;
-        self.node.mark_durable(&self.stored);
+        self.node.settle(self.durable, &self.stored).await?;
         Ok(self.results)
     }
 }
@@ -241,18 +252,13 @@ impl Node {
         let store = Store::open(&config.data_dir.join(DB_DIR))?;
         let records = RecordStore::new(store.clone(), &identity.records_key);
         let ledger_db = LedgerDb::new(store.clone());
-        let ledger_config = LedgerConfig {
-            quiet_period_ms: config.quiet_period_secs.saturating_mul(1000),
-            ..LedgerConfig::default()
-        };
-        let (db, g) = (ledger_db.clone(), genesis.clone());
-        let (ledger, next_order) =
-            tokio::task::spawn_blocking(move || db.load(g, ledger_config, now_ms()))
-                .await
-                .map_err(|e| NodeError::Io {
-                    path: PathBuf::from("ledger"),
-                    source: std::io::Error::other(e),
-                })??;
+        let (db, g, lc) = (ledger_db.clone(), genesis.clone(), ledger_config(&config));
+        let (ledger, next_order) = tokio::task::spawn_blocking(move || db.load(g, lc, now_ms()))
+            .await
+            .map_err(|e| NodeError::Io {
+                path: PathBuf::from("ledger"),
+                source: std::io::Error::other(e),
+            })??;
         let account = AccountId(identity.account());
         let gs = &config.guard;
         let guard_config = GuardConfig {
@@ -520,8 +526,7 @@ impl Node {
         // concurrent appends share one fsync while reaching the disk in order.
         let durable = self.ledger_db.enqueue(batch).await?;
         drop(order);
-        durable.wait().await?;
-        self.mark_durable(&stored);
+        self.settle(durable, &stored).await?;
         Ok(block)
     }
 
@@ -609,8 +614,7 @@ impl Node {
         };
         let durable = self.ledger_db.enqueue(batch).await?;
         drop(order);
-        durable.wait().await?;
-        self.mark_durable(&stored);
+        self.settle(durable, &stored).await?;
         Ok(results)
     }
 
@@ -671,8 +675,7 @@ impl Node {
         };
         let durable = self.ledger_db.enqueue(batch).await?;
         drop(order);
-        durable.wait().await?;
-        self.mark_durable(&stored);
+        self.settle(durable, &stored).await?;
         Ok(news)
     }
 
@@ -767,6 +770,68 @@ impl Node {
         self.ledger
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits for a queued ledger write. Once it is durable, peers may see its blocks;
+    /// if it failed, the in-memory ledger is put back to what is on disk before the
+    /// error is returned (see [`Node::reload_after_failed_write`]).
+    async fn settle(
+        &self,
+        durable: crate::store::Durable,
+        stored: &[BlockHash],
+    ) -> Result<(), NodeError> {
+        match durable.wait().await {
+            Ok(()) => {
+                self.mark_durable(stored);
+                Ok(())
+            }
+            Err(e) => {
+                self.reload_after_failed_write().await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Brings the in-memory ledger back to what is on disk after a ledger write failed
+    /// (a full disk). The blocks of that write, and of any write queued behind it, were
+    /// applied in memory but are not stored: left there, a grant refused with "disk
+    /// full" would still be in force, and the node's next block would build on one a
+    /// restart forgets, which to peers is a fork. Holding the write lock (so nothing new
+    /// is queued), it waits until every earlier write has been answered, then rebuilds
+    /// the state from the store as a start does. Nothing of it was ever served: blocks
+    /// not yet durable never leave the node.
+    async fn reload_after_failed_write(&self) {
+        let _order = self.ledger_write.lock().await;
+        // Written in queue order: once this is answered (stored or refused), every
+        // ledger write queued before it is too.
+        let mut barrier = Batch::new();
+        barrier.delete(cf::META, LEDGER_BARRIER_KEY.to_vec());
+        if let Ok(done) = self.store.enqueue(barrier).await {
+            let _ = done.wait().await;
+        }
+        let (db, genesis, config) = (
+            self.ledger_db.clone(),
+            self.genesis.clone(),
+            ledger_config(&self.config),
+        );
+        match tokio::task::spawn_blocking(move || db.load(genesis, config, now_ms())).await {
+            Ok(Ok((ledger, next_order))) => {
+                *self.lock_ledger() = LedgerState {
+                    ledger,
+                    next_order,
+                    not_durable: HashSet::new(),
+                };
+                tracing::warn!(
+                    "a ledger write failed; the ledger is back to what is on disk (free disk space, then retry)"
+                );
+            }
+            Ok(Err(e)) => tracing::error!(
+                "a ledger write failed and the ledger could not be reloaded from disk: {e}; free disk space and restart the node"
+            ),
+            Err(e) => tracing::error!(
+                "a ledger write failed and reloading the ledger stopped: {e}; free disk space and restart the node"
+            ),
+        }
     }
 
     /// Lets peers see blocks whose write is now durable.

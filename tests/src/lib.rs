@@ -348,6 +348,43 @@ pub fn write_genesis(dir: &Path, network_id: &str, funded: &[(&str, u64)]) -> Pa
     p
 }
 
+/// Number of chains `n`'s ledger holds (one per registered node).
+pub fn heads(n: &NodeProc) -> usize {
+    n.pdc_json(&["ledger", "heads"])["heads"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+/// Starts `nodes` on one genesis funding the hospitals, the first as the bootstrap peer
+/// of the others, and waits until every node holds every node's Register block.
+pub fn network(mut nodes: Vec<NodeProc>, tmp: &Path, network_id: &str) -> Vec<NodeProc> {
+    let funded: Vec<(&str, u64)> = nodes
+        .iter()
+        .filter(|n| n.role == "hospital")
+        .map(|n| (n.account.as_str(), 100_000_000))
+        .collect();
+    let genesis = write_genesis(tmp, network_id, &funded)
+        .display()
+        .to_string();
+    for n in nodes.iter_mut() {
+        n.env = vec![("PDC_GENESIS".into(), genesis.clone())];
+    }
+    nodes[0].start();
+    let boot = nodes[0].p2p_addrs();
+    assert!(boot.contains("/p2p/"), "bootstrap address: {boot}");
+    for n in nodes.iter_mut().skip(1) {
+        n.env.push(("PDC_BOOTSTRAP".into(), boot.clone()));
+        n.start();
+    }
+    let count = nodes.len();
+    for n in &nodes {
+        wait_for(30, "every Register block on every node", || {
+            (heads(n) == count).then_some(())
+        });
+    }
+    nodes
+}
+
 /// One HTTP/1.1 request with the given extra headers (e.g. `Cookie`, `Content-Type`);
 /// returns the status, the response head (lower-cased) and the body. For portal tests
 /// that must send exactly what a forged form would.

@@ -9,12 +9,16 @@ mod common;
 use std::sync::Arc;
 
 use common::{Dir, add_condition, make, request};
-use pdc_daemon::access::{accept_and_pay, answer, claim_payments, grant, revoke};
+use pdc_daemon::access::{
+    DataTransport, FanOut, PatientOutcome, accept_and_pay, answer, claim_payments, grant, revoke,
+    search_patients,
+};
 use pdc_daemon::config::{Config, Role};
 use pdc_daemon::guard::Clock;
 use pdc_daemon::ledger::{AccessDecision, Genesis};
 use pdc_daemon::node::Node;
 use pdc_proto::records::record::Body;
+use pdc_proto::wire::{DataRequest, DataResponse};
 
 /// Opens a node on the network's genesis (written into its data directory).
 async fn open(d: &Dir, genesis: &Genesis, unpaid_after_secs: u64) -> Arc<Node> {
@@ -294,4 +298,211 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
             .all(|a| !a.reason.is_empty() && a.staff_user == "dr.ada")
     );
     assert!(audit.iter().any(|a| a.reason.contains("unpaid")));
+}
+
+/// A patient's node that lies: it answers through the real [`answer`] path and then
+/// tampers with the response before it reaches the requester, as a patient running
+/// modified software could. `tamper` sees the request and the honest answer.
+struct LyingPatient<F> {
+    node: Arc<Node>,
+    requester: pdc_daemon::ledger::AccountId,
+    tamper: F,
+}
+
+impl<F> DataTransport for LyingPatient<F>
+where
+    F: Fn(&DataRequest, DataResponse) -> DataResponse + Send + Sync + 'static,
+{
+    async fn request(
+        &self,
+        _patient: pdc_daemon::ledger::AccountId,
+        req: DataRequest,
+    ) -> Result<DataResponse, String> {
+        let honest = answer(&self.node, self.requester, req.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((self.tamper)(&req, honest))
+    }
+}
+
+/// The requester's own chain head: a payment would move it.
+fn head_seq(n: &Node) -> u64 {
+    n.with_ledger(|l| l.head(&n.account).map_or(0, |h| h.seq))
+}
+
+#[tokio::test]
+async fn the_requester_pays_only_for_an_answer_whose_access_block_is_its_own_request() {
+    let (dh, dh2, da, db) = (
+        make(Role::Hospital, "Hospital1"),
+        make(Role::Hospital, "Hospital2"),
+        make(Role::Patient, "Alice"),
+        make(Role::Patient, "Bob"),
+    );
+    let genesis = Genesis::new("answer-checks", 500_000)
+        .with_balance(dh.account, 10_000_000)
+        .and_then(|g| g.with_balance(dh2.account, 10_000_000))
+        .expect("genesis");
+    let h1 = open(&dh, &genesis, 3600).await;
+    let h2 = open(&dh2, &genesis, 3600).await;
+    let alice = open(&da, &genesis, 3600).await;
+    let bob = open(&db, &genesis, 3600).await;
+    let clock = Clock::manual(pdc_daemon::records::now_ms());
+    for p in [&alice, &bob] {
+        p.set_guard_clock(clock.clone());
+        add_condition(p, "Type 2 diabetes mellitus").await;
+        for h in [&h1, &h2] {
+            grant(
+                p,
+                h.account,
+                vec!["treatment".into()],
+                "all".into(),
+                0,
+                500_000,
+            )
+            .await
+            .expect("grant");
+        }
+    }
+    for p in [&alice, &bob] {
+        for h in [&h1, &h2] {
+            sync(p, h).await;
+            sync(h, p).await;
+        }
+    }
+    let before = head_seq(&h1);
+    let refused = |err: pdc_daemon::access::AccessError, want: &str| {
+        let msg = err.to_string();
+        assert!(
+            msg.contains("does not check out") && msg.contains(want),
+            "expected a refusal naming '{want}', got: {msg}"
+        );
+    };
+
+    // Alice's honest answer to Hospital2, handed to Hospital1 for the same request:
+    // the Access block names another requester.
+    let req = request("diabetes", "treatment", "dr.ada");
+    clock.advance(5 * 60_000);
+    let to_h2 = answer(&alice, h2.account, req.clone())
+        .await
+        .expect("answer");
+    assert!(!to_h2.refused, "{}", to_h2.reason);
+    let err = accept_and_pay(&h1, alice.account, &req, to_h2)
+        .await
+        .expect_err("another requester's answer is refused");
+    refused(err, "another request");
+
+    // An answer to one of Hospital1's requests offered for another of its requests.
+    let (asked, other) = (
+        request("diabetes", "treatment", "dr.ada"),
+        request("diabetes", "treatment", "dr.ada"),
+    );
+    clock.advance(5 * 60_000);
+    let old = answer(&alice, h1.account, asked).await.expect("answer");
+    let err = accept_and_pay(&h1, alice.account, &other, old.clone())
+        .await
+        .expect_err("an answer to another request id is refused");
+    refused(err, "another request");
+
+    // Records without the Access block that logs them.
+    let mut unlogged = old.clone();
+    unlogged.access_block = None;
+    let err = accept_and_pay(&h1, alice.account, &other, unlogged)
+        .await
+        .expect_err("an answer without an Access block is refused");
+    refused(err, "no access block");
+
+    // Alice's grant block offered as the Access block.
+    let grant_bytes = alice.with_ledger(|l| {
+        l.grants_by_patient(&alice.account)
+            .first()
+            .and_then(|g| l.block(&g.block))
+            .map(|b| b.bytes().to_vec())
+            .expect("a grant block")
+    });
+    let mut not_access = old.clone();
+    not_access.access_block =
+        Some(prost::Message::decode(grant_bytes.as_slice()).expect("signed block"));
+    let err = accept_and_pay(&h1, alice.account, &other, not_access)
+        .await
+        .expect_err("a block of another kind is refused");
+    refused(err, "not an Access block");
+
+    // Bob's answer passed off as Alice's.
+    let req = request("diabetes", "treatment", "dr.ada");
+    clock.advance(5 * 60_000);
+    let from_bob = answer(&bob, h1.account, req.clone()).await.expect("answer");
+    let err = accept_and_pay(&h1, alice.account, &req, from_bob)
+        .await
+        .expect_err("another patient's answer is refused");
+    refused(err, "instead of the patient");
+    assert_eq!(
+        head_seq(&h1),
+        before,
+        "nothing refused was stored or paid: the requester's chain did not move"
+    );
+
+    // Through the fan-out: an answer with a record added beyond the Access block's
+    // hashes is reported `Invalid`, with the reason, and not paid; the honest patient
+    // in the same search is answered and paid.
+    let lying = Arc::new(LyingPatient {
+        node: alice.clone(),
+        requester: h1.account,
+        tamper: |_: &DataRequest, mut r: DataResponse| {
+            let mut extra = r.records[0].clone();
+            extra.id = "smuggled".into();
+            r.records.push(extra);
+            r
+        },
+    });
+    clock.advance(5 * 60_000);
+    let report = search_patients(
+        &h1,
+        lying,
+        FanOut {
+            query: "diabetes".into(),
+            purpose: "treatment".into(),
+            staff_user: "dr.ada".into(),
+            timeout: std::time::Duration::from_secs(10),
+            concurrency: 4,
+            only: Some((alice.account, "Alice".into())),
+        },
+    )
+    .await
+    .expect("search");
+    match &report.patients[..] {
+        [(p, _, PatientOutcome::Invalid { reason })] => {
+            assert_eq!(*p, alice.account);
+            assert!(reason.contains("do not match"), "{reason}");
+        }
+        other => panic!("expected one Invalid outcome, got {other:?}"),
+    }
+    assert_eq!(head_seq(&h1), before, "an Invalid answer is not paid");
+    // Hospital1 learns Bob's chain so far (the Access block of the answer it refused
+    // above), as anti-entropy would, so that Bob's next Access block follows on.
+    sync(&bob, &h1).await;
+    let honest = Arc::new(LyingPatient {
+        node: bob.clone(),
+        requester: h1.account,
+        tamper: |_: &DataRequest, r: DataResponse| r,
+    });
+    clock.advance(5 * 60_000);
+    let report = search_patients(
+        &h1,
+        honest,
+        FanOut {
+            query: "diabetes".into(),
+            purpose: "treatment".into(),
+            staff_user: "dr.ada".into(),
+            timeout: std::time::Duration::from_secs(10),
+            concurrency: 4,
+            only: Some((bob.account, "Bob".into())),
+        },
+    )
+    .await
+    .expect("search");
+    match &report.patients[..] {
+        [(_, _, PatientOutcome::Answered(a))] => assert_eq!(a.paid, 500_000),
+        other => panic!("expected Bob answered and paid, got {other:?}"),
+    }
+    assert!(head_seq(&h1) > before, "the checked answer was paid");
 }

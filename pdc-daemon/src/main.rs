@@ -62,13 +62,27 @@ enum Command {
     },
     /// Evaluate the disease search: import every FHIR bundle of DIR as one patient, run
     /// every query of FILE.tsv, print precision and recall beside a substring baseline.
+    /// Or, with --typed and --typed-queries, the same over patient-typed conditions
+    /// (one record each). With --split and --half, only that half of the set.
     SearchEval {
         /// Queries: query<TAB>relevant SNOMED codes<TAB>note, with a header line.
-        #[arg(long)]
-        queries: PathBuf,
+        #[arg(long, requires = "bundles")]
+        queries: Option<PathBuf>,
         /// Directory of FHIR R4 Bundle JSON files, one patient each.
-        #[arg(long)]
-        bundles: PathBuf,
+        #[arg(long, requires = "queries")]
+        bundles: Option<PathBuf>,
+        /// Patient-typed conditions: text<TAB>ICD-10-CM codes<TAB>note, with a header.
+        #[arg(long, requires = "typed_queries", conflicts_with_all = ["queries", "bundles"])]
+        typed: Option<PathBuf>,
+        /// Queries over the typed set: query<TAB>ICD-10-CM code prefixes<TAB>note.
+        #[arg(long, requires = "typed")]
+        typed_queries: Option<PathBuf>,
+        /// Split file naming the tuning and held-out halves (tests/eval/split.toml).
+        #[arg(long, requires = "half")]
+        split: Option<PathBuf>,
+        /// Which half of the split to evaluate: tuning or held-out.
+        #[arg(long, requires = "split")]
+        half: Option<pdc_daemon::search::Half>,
     },
     /// Regenerate the embedded ICD-10-CM terminology file from the CMS tabular XML.
     Icd10Gen {
@@ -185,13 +199,28 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 pdc_daemon::node::shutdown_signal(),
             ))
         }
-        Command::SearchEval { queries, bundles } => {
+        Command::SearchEval {
+            queries,
+            bundles,
+            typed,
+            typed_queries,
+            split,
+            half,
+        } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
+            let opts = pdc_daemon::search_eval::EvalOptions {
+                queries,
+                bundles,
+                typed,
+                typed_queries,
+                split,
+                half,
+            };
             let report = rt
-                .block_on(pdc_daemon::search_eval::run(&queries, &bundles))?
+                .block_on(pdc_daemon::search_eval::run_with(&opts))?
                 .to_string();
             // The last line is machine-read: make sure it is a whole line.
             if report.ends_with('\n') {

@@ -1,13 +1,21 @@
 //! The `search-eval` command: every bundle goes through the real FHIR import and the
-//! real encrypted record store, then the conditions read back are searched.
+//! real encrypted record store, then the conditions read back are searched. The
+//! patient-typed set goes the way a condition typed into the portal goes: a
+//! condition record with that text, written to and read back from the record store,
+//! then normalized and matched as the node's local search does.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use pdc_proto::records::record::Body;
+use pdc_proto::records::{Condition, Record};
 
-use crate::records::RecordStore;
 use crate::records::fhir::import_bundle;
-use crate::search::{EvalCondition, EvalPatient, EvalReport, parse_eval_queries, run_eval};
+use crate::records::{RecordStore, new_id};
+use crate::search::{
+    CodeSystem, EvalCondition, EvalPatient, EvalQuery, EvalReport, Half, Split, parse_eval_queries,
+    parse_split, parse_typed_conditions, run_eval,
+};
 use crate::store::Store;
 
 /// Why the evaluation could not run.
@@ -43,21 +51,224 @@ pub enum EvalError {
     /// No bundles.
     #[error("no .json bundles in {0}")]
     NoBundles(String),
+    /// The split file is unreadable or does not fit the data.
+    #[error("{path}: {detail}")]
+    Split {
+        /// The split file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The options do not name one set to evaluate.
+    #[error("{0}")]
+    Usage(String),
 }
 
-/// Runs the evaluation and returns the printable report.
-pub async fn run(queries: &Path, bundles: &Path) -> Result<EvalReport, EvalError> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|source| EvalError::Read {
-            path: p.display().to_string(),
-            source,
-        })
+/// What to evaluate: the development set (`queries` + `bundles`) or the
+/// patient-typed set (`typed` + `typed_queries`), whole or one half of `split`.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// Development queries (SNOMED CT relevance).
+    pub queries: Option<PathBuf>,
+    /// Directory of FHIR bundles, one patient each.
+    pub bundles: Option<PathBuf>,
+    /// Patient-typed conditions (text, ICD-10-CM codes).
+    pub typed: Option<PathBuf>,
+    /// Queries over the typed conditions (ICD-10-CM prefixes).
+    pub typed_queries: Option<PathBuf>,
+    /// The split file; with `half`, only that half is evaluated.
+    pub split: Option<PathBuf>,
+    /// Which half of the split.
+    pub half: Option<Half>,
+}
+
+/// Runs the evaluation the options name and returns the printable report.
+pub async fn run_with(opts: &EvalOptions) -> Result<EvalReport, EvalError> {
+    let split = match (&opts.split, opts.half) {
+        (Some(path), Some(half)) => {
+            let text = String::from_utf8_lossy(&read(path)?).into_owned();
+            let split = parse_split(&text).map_err(|e| EvalError::Split {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            })?;
+            Some((path.as_path(), split, half))
+        }
+        (None, None) => None,
+        _ => {
+            return Err(EvalError::Usage(
+                "--split FILE and --half tuning|held-out go together".into(),
+            ));
+        }
     };
+    match (opts, split) {
+        (
+            EvalOptions {
+                queries: Some(q),
+                bundles: Some(b),
+                typed: None,
+                typed_queries: None,
+                ..
+            },
+            split,
+        ) => run_dev(q, b, split).await,
+        (
+            EvalOptions {
+                queries: None,
+                bundles: None,
+                typed: Some(t),
+                typed_queries: Some(q),
+                ..
+            },
+            split,
+        ) => run_typed(t, q, split).await,
+        _ => Err(EvalError::Usage(
+            "name one set: --queries FILE --bundles DIR (development set) or --typed FILE \
+             --typed-queries FILE (patient-typed set)"
+                .into(),
+        )),
+    }
+}
+
+fn read(p: &Path) -> Result<Vec<u8>, EvalError> {
+    std::fs::read(p).map_err(|source| EvalError::Read {
+        path: p.display().to_string(),
+        source,
+    })
+}
+
+fn split_error(path: &Path, e: crate::search::SearchError) -> EvalError {
+    EvalError::Split {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// Keeps the queries of one half, after checking the split names exactly them.
+fn queries_of(
+    queries: Vec<EvalQuery>,
+    halves: &crate::search::Halves,
+    half: Half,
+    path: &Path,
+) -> Result<Vec<EvalQuery>, EvalError> {
+    let names: Vec<&str> = queries.iter().map(|q| q.query.as_str()).collect();
+    halves
+        .check(&names, "queries")
+        .map_err(|e| split_error(path, e))?;
+    let keep = halves.of(half);
+    Ok(queries
+        .into_iter()
+        .filter(|q| keep.contains(&q.query))
+        .collect())
+}
+
+async fn run_typed(
+    typed: &Path,
+    queries: &Path,
+    split: Option<(&Path, Split, Half)>,
+) -> Result<EvalReport, EvalError> {
     let q_text = String::from_utf8_lossy(&read(queries)?).into_owned();
-    let queries_parsed = parse_eval_queries(&q_text).map_err(|e| EvalError::Queries {
-        path: queries.display().to_string(),
+    let mut queries_parsed =
+        parse_eval_queries(&q_text, CodeSystem::Icd10).map_err(|e| EvalError::Queries {
+            path: queries.display().to_string(),
+            detail: e.to_string(),
+        })?;
+    let t_text = String::from_utf8_lossy(&read(typed)?).into_owned();
+    let mut rows = parse_typed_conditions(&t_text).map_err(|e| EvalError::Queries {
+        path: typed.display().to_string(),
         detail: e.to_string(),
     })?;
+    if let Some((path, split, half)) = split {
+        queries_parsed = queries_of(queries_parsed, &split.typed.queries, half, path)?;
+        let names: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+        split
+            .typed
+            .conditions
+            .check(&names, "typed conditions")
+            .map_err(|e| split_error(path, e))?;
+        let keep = split.typed.conditions.of(half);
+        rows.retain(|r| keep.contains(&r.text));
+    }
+    // One node holds every typed condition: each is its own record, scored on its
+    // own (record-level precision and recall).
+    let tmp = tempfile_dir()?;
+    let store = Store::open(&tmp.join("typed")).map_err(|e| EvalError::Store(e.to_string()))?;
+    let rs = RecordStore::new(store.clone(), &rand_key());
+    // Records as the portal's POST /api/v1/records makes them: a fresh id, the
+    // typed text, status active.
+    let mut row_of: HashMap<String, usize> = HashMap::with_capacity(rows.len());
+    let records: Vec<Record> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let id = new_id();
+            row_of.insert(id.clone(), i);
+            Record {
+                id,
+                created_ms: 0,
+                updated_ms: 0,
+                body: Some(Body::Condition(Condition {
+                    text: r.text.clone(),
+                    status: "active".into(),
+                    ..Condition::default()
+                })),
+            }
+        })
+        .collect();
+    rs.put_many(records)
+        .await
+        .map_err(|e| EvalError::Store(e.to_string()))?;
+    let listed = rs
+        .list()
+        .await
+        .map_err(|e| EvalError::Store(e.to_string()))?;
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    let mut patients = Vec::with_capacity(rows.len());
+    for s in listed {
+        let Some(Body::Condition(c)) = s.record.body else {
+            continue;
+        };
+        let row = row_of
+            .get(&s.record.id)
+            .map(|&i| &rows[i])
+            .ok_or_else(|| EvalError::Store(format!("unexpected record {}", s.record.id)))?;
+        patients.push(EvalPatient {
+            name: row.text.clone(),
+            conditions: vec![EvalCondition {
+                codes: row.codes.clone(),
+                text: c.text,
+            }],
+        });
+    }
+    if patients.len() != rows.len() {
+        return Err(EvalError::Store(format!(
+            "wrote {} typed conditions, read back {}",
+            rows.len(),
+            patients.len()
+        )));
+    }
+    tokio::task::spawn_blocking(move || run_eval(&queries_parsed, &patients, CodeSystem::Icd10))
+        .await
+        .map_err(|e| EvalError::Store(e.to_string()))
+}
+
+/// Runs the evaluation of the whole development set and returns the printable
+/// report.
+pub async fn run(queries: &Path, bundles: &Path) -> Result<EvalReport, EvalError> {
+    run_dev(queries, bundles, None).await
+}
+
+async fn run_dev(
+    queries: &Path,
+    bundles: &Path,
+    split: Option<(&Path, Split, Half)>,
+) -> Result<EvalReport, EvalError> {
+    let q_text = String::from_utf8_lossy(&read(queries)?).into_owned();
+    let mut queries_parsed =
+        parse_eval_queries(&q_text, CodeSystem::Snomed).map_err(|e| EvalError::Queries {
+            path: queries.display().to_string(),
+            detail: e.to_string(),
+        })?;
     let mut files: Vec<_> = std::fs::read_dir(bundles)
         .map_err(|source| EvalError::Read {
             path: bundles.display().to_string(),
@@ -70,6 +281,22 @@ pub async fn run(queries: &Path, bundles: &Path) -> Result<EvalReport, EvalError
     files.sort();
     if files.is_empty() {
         return Err(EvalError::NoBundles(bundles.display().to_string()));
+    }
+    if let Some((path, split, half)) = &split {
+        queries_parsed = queries_of(queries_parsed, &split.dev.queries, *half, path)?;
+        let stem = |f: &PathBuf| {
+            f.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let names: Vec<String> = files.iter().map(stem).collect();
+        split
+            .dev
+            .bundles
+            .check(&names, "bundles")
+            .map_err(|e| split_error(path, e))?;
+        let keep = split.dev.bundles.of(*half);
+        files.retain(|f| keep.contains(&stem(f)));
     }
     let tmp = tempfile_dir()?;
     let mut patients = Vec::new();
@@ -94,7 +321,7 @@ pub async fn run(queries: &Path, bundles: &Path) -> Result<EvalReport, EvalError
             .into_iter()
             .filter_map(|s| match s.record.body {
                 Some(Body::Condition(c)) => Some(EvalCondition {
-                    snomed_code: c.code,
+                    codes: vec![c.code],
                     text: c.text,
                 }),
                 _ => None,
@@ -107,7 +334,7 @@ pub async fn run(queries: &Path, bundles: &Path) -> Result<EvalReport, EvalError
         patients.push(EvalPatient { name, conditions });
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    tokio::task::spawn_blocking(move || run_eval(&queries_parsed, &patients))
+    tokio::task::spawn_blocking(move || run_eval(&queries_parsed, &patients, CodeSystem::Snomed))
         .await
         .map_err(|e| EvalError::Store(e.to_string()))
 }

@@ -1,19 +1,66 @@
-//! Precision/recall evaluation of the search against the substring baseline.
+//! Precision/recall evaluation of the search against the substring baseline, on
+//! the whole of a set or on one half of a committed tuning/held-out split.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::str::FromStr;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::SearchError;
 use super::normalize::{Normalized, normalize};
 use super::rank::{baseline_match, match_condition};
 
-/// One evaluation query: the text a hospital would type and the SNOMED CT codes a
-/// correct answer must match (and no others).
+/// The code system of an evaluation set, which also says how a query's listed codes
+/// decide relevance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeSystem {
+    /// SNOMED CT (the FHIR bundles): a condition is relevant when its code is listed.
+    Snomed,
+    /// ICD-10-CM (the patient-typed set): a listed code is a prefix, so "E11" makes
+    /// every E11.x condition relevant.
+    Icd10,
+}
+
+impl CodeSystem {
+    /// True when the condition code is relevant for the listed code.
+    pub fn relevant(self, listed: &str, code: &str) -> bool {
+        match self {
+            CodeSystem::Snomed => listed == code,
+            CodeSystem::Icd10 => code.starts_with(listed),
+        }
+    }
+
+    /// Why `code` is not a code of this system, if it is not.
+    fn check(self, code: &str) -> Option<String> {
+        match self {
+            CodeSystem::Snomed if !code.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(format!("'{code}' is not a SNOMED CT code (digits only)"))
+            }
+            CodeSystem::Icd10
+                if !code.starts_with(|c: char| c.is_ascii_uppercase())
+                    || !code
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'.') =>
+            {
+                Some(format!(
+                    "'{code}' is not an ICD-10-CM code or prefix (e.g. E11, E11.9)"
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One evaluation query: the text a hospital would type and the codes a correct
+/// answer must match (and no others).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvalQuery {
     /// The query text.
     pub query: String,
-    /// SNOMED CT condition codes that make a patient relevant; empty means no
-    /// patient should match.
+    /// Codes that make a patient relevant (see [`CodeSystem::relevant`]); empty
+    /// means no patient should match.
     pub relevant: Vec<String>,
     /// Free comment.
     pub note: String,
@@ -22,8 +69,9 @@ pub struct EvalQuery {
 /// One coded condition of an evaluation patient.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvalCondition {
-    /// SNOMED CT code of the condition (`code.coding[0].code`).
-    pub snomed_code: String,
+    /// The condition's codes: its SNOMED CT code (`code.coding[0].code`) for a FHIR
+    /// bundle, its ICD-10-CM codes for a patient-typed condition.
+    pub codes: Vec<String>,
     /// The condition's text (`code.text`, else the coding's display).
     pub text: String,
 }
@@ -114,19 +162,74 @@ pub struct EvalReport {
     pub baseline_recall: f64,
 }
 
-/// Parses the evaluation TSV (`query<TAB>relevant<TAB>note`, a header line first,
-/// relevant codes comma-separated). Errors name the offending line.
-pub fn parse_eval_queries(tsv: &str) -> Result<Vec<EvalQuery>, SearchError> {
+/// One condition of the patient-typed set: the text as a patient would type it
+/// into the portal and its ICD-10-CM codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedCondition {
+    /// The typed text.
+    pub text: String,
+    /// Its ICD-10-CM codes.
+    pub codes: Vec<String>,
+    /// Free comment.
+    pub note: String,
+}
+
+/// Parses an evaluation query TSV (`query<TAB>relevant<TAB>note`, a header line
+/// first, relevant codes comma-separated, in `system`). Errors name the offending
+/// line.
+pub fn parse_eval_queries(tsv: &str, system: CodeSystem) -> Result<Vec<EvalQuery>, SearchError> {
+    Ok(parse_rows(tsv, "query", system)?
+        .into_iter()
+        .map(|(query, relevant, note)| EvalQuery {
+            query,
+            relevant,
+            note,
+        })
+        .collect())
+}
+
+/// Parses the patient-typed condition TSV (`text<TAB>ICD-10-CM codes<TAB>note`, a
+/// header line first). Every row needs at least one code.
+pub fn parse_typed_conditions(tsv: &str) -> Result<Vec<TypedCondition>, SearchError> {
+    let rows = parse_rows(tsv, "text", CodeSystem::Icd10)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (text, codes, note) in rows {
+        if codes.is_empty() {
+            return Err(SearchError::EvalFormat {
+                line: line_of(tsv, &text),
+                reason: format!("'{text}' has no ICD-10-CM code"),
+            });
+        }
+        out.push(TypedCondition { text, codes, note });
+    }
+    Ok(out)
+}
+
+/// 1-based line of the row starting with `first`, for error messages.
+fn line_of(tsv: &str, first: &str) -> usize {
+    tsv.lines()
+        .position(|l| l.split('\t').next().map(str::trim) == Some(first))
+        .map_or(0, |i| i + 1)
+}
+
+/// Rows of `first<TAB>codes<TAB>note` with a header whose first column is `header`;
+/// the first column must be non-empty and unique.
+fn parse_rows(
+    tsv: &str,
+    header: &str,
+    system: CodeSystem,
+) -> Result<Vec<(String, Vec<String>, String)>, SearchError> {
     let mut lines = tsv.lines().enumerate();
     match lines.next() {
-        Some((_, header)) if header.trim_end().split('\t').next() == Some("query") => {}
+        Some((_, h)) if h.trim_end().split('\t').next() == Some(header) => {}
         _ => {
             return Err(SearchError::EvalFormat {
                 line: 1,
-                reason: "expected the header 'query<TAB>relevant<TAB>note'".into(),
+                reason: format!("expected the header '{header}<TAB>relevant<TAB>note'"),
             });
         }
     }
+    let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (i, line) in lines {
         let line_no = i + 1;
@@ -144,11 +247,17 @@ pub fn parse_eval_queries(tsv: &str) -> Result<Vec<EvalQuery>, SearchError> {
                 ),
             });
         }
-        let query = fields[0].trim();
-        if query.is_empty() {
+        let first = fields[0].trim();
+        if first.is_empty() {
             return Err(SearchError::EvalFormat {
                 line: line_no,
-                reason: "empty query".into(),
+                reason: format!("empty {header}"),
+            });
+        }
+        if !seen.insert(first.to_string()) {
+            return Err(SearchError::EvalFormat {
+                line: line_no,
+                reason: format!("'{first}' appears twice (the split names rows by it)"),
             });
         }
         let mut relevant = Vec::new();
@@ -157,30 +266,169 @@ pub fn parse_eval_queries(tsv: &str) -> Result<Vec<EvalQuery>, SearchError> {
             .map(str::trim)
             .filter(|c| !c.is_empty())
         {
-            if !code.bytes().all(|b| b.is_ascii_digit()) {
+            if let Some(reason) = system.check(code) {
                 return Err(SearchError::EvalFormat {
                     line: line_no,
-                    reason: format!("'{code}' is not a SNOMED CT code (digits only)"),
+                    reason,
                 });
             }
             relevant.push(code.to_string());
         }
-        out.push(EvalQuery {
-            query: query.to_string(),
+        out.push((
+            first.to_string(),
             relevant,
-            note: fields
+            fields
                 .get(2)
                 .map(|n| n.trim().to_string())
                 .unwrap_or_default(),
-        });
+        ));
     }
     Ok(out)
 }
 
+/// One half of a split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    /// The half the search may be tuned on.
+    Tuning,
+    /// The half it is judged on.
+    HeldOut,
+}
+
+impl FromStr for Half {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tuning" => Ok(Half::Tuning),
+            "held-out" => Ok(Half::HeldOut),
+            other => Err(format!("'{other}' is not a half: use tuning or held-out")),
+        }
+    }
+}
+
+impl fmt::Display for Half {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Half::Tuning => "tuning",
+            Half::HeldOut => "held-out",
+        })
+    }
+}
+
+/// Names of a set's items in each half.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Halves {
+    /// The tuning half.
+    pub tuning: Vec<String>,
+    /// The held-out half.
+    pub held_out: Vec<String>,
+}
+
+impl Halves {
+    /// Splits names by the committed rule: sorted by the hex SHA-256 of the name's
+    /// UTF-8 bytes, the first half (rounded up) is tuning, the rest held out. The
+    /// rule looks at nothing but the names, so it was fixed before any result.
+    pub fn by_rule<S: AsRef<str>>(names: &[S]) -> Halves {
+        let mut sorted: Vec<(String, &str)> = names
+            .iter()
+            .map(|n| (hex_sha256(n.as_ref()), n.as_ref()))
+            .collect();
+        sorted.sort();
+        let k = sorted.len().div_ceil(2);
+        let (a, b) = sorted.split_at(k);
+        let names = |part: &[(String, &str)]| part.iter().map(|(_, n)| n.to_string()).collect();
+        Halves {
+            tuning: names(a),
+            held_out: names(b),
+        }
+    }
+
+    /// The names of one half.
+    pub fn of(&self, half: Half) -> &[String] {
+        match half {
+            Half::Tuning => &self.tuning,
+            Half::HeldOut => &self.held_out,
+        }
+    }
+
+    /// Checks that every name of the data is in exactly one half and that the
+    /// halves name nothing else; `what` says which list, for the message.
+    pub fn check<S: AsRef<str>>(&self, names: &[S], what: &str) -> Result<(), SearchError> {
+        let data: HashSet<&str> = names.iter().map(AsRef::as_ref).collect();
+        let mut listed = HashSet::new();
+        for n in self.tuning.iter().chain(&self.held_out) {
+            if !listed.insert(n.as_str()) {
+                return Err(SearchError::Split(format!("{what}: '{n}' is listed twice")));
+            }
+            if !data.contains(n.as_str()) {
+                return Err(SearchError::Split(format!(
+                    "{what}: '{n}' is in the split but not in the data"
+                )));
+            }
+        }
+        if let Some(missing) = names
+            .iter()
+            .map(AsRef::as_ref)
+            .find(|n| !listed.contains(n))
+        {
+            return Err(SearchError::Split(format!(
+                "{what}: '{missing}' is in neither half"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn hex_sha256(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The development set's split: queries by their text, bundles by file name
+/// without `.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevSplit {
+    /// Query texts.
+    pub queries: Halves,
+    /// Bundle file stems ("patient-01").
+    pub bundles: Halves,
+}
+
+/// The patient-typed set's split: queries and conditions by their text.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypedSplit {
+    /// Query texts.
+    pub queries: Halves,
+    /// Typed condition texts.
+    pub conditions: Halves,
+}
+
+/// The committed split file (`tests/eval/split.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    /// The shared development set.
+    pub dev: DevSplit,
+    /// The patient-typed set.
+    pub typed: TypedSplit,
+}
+
+/// Parses the split file.
+pub fn parse_split(toml_text: &str) -> Result<Split, SearchError> {
+    toml::from_str(toml_text).map_err(|e| SearchError::Split(e.to_string()))
+}
+
 /// Runs every query through [`normalize`] + [`match_condition`] and through the
 /// substring baseline over the patients; a patient is returned when any of its
-/// conditions matches, and relevant when any condition has a listed code.
-pub fn run_eval(queries: &[EvalQuery], patients: &[EvalPatient]) -> EvalReport {
+/// conditions matches, and relevant when any condition has a code the query lists
+/// (as `system` compares them).
+pub fn run_eval(queries: &[EvalQuery], patients: &[EvalPatient], system: CodeSystem) -> EvalReport {
     // Record-side normalization happens once, as it would when records are written.
     let normalized: Vec<Vec<Normalized>> = patients
         .iter()
@@ -194,10 +442,11 @@ pub fn run_eval(queries: &[EvalQuery], patients: &[EvalPatient]) -> EvalReport {
         let mut false_positives = Vec::new();
         let mut misses = Vec::new();
         for (p, conditions) in patients.iter().zip(&normalized) {
-            let relevant = p
-                .conditions
-                .iter()
-                .any(|c| q.relevant.contains(&c.snomed_code));
+            let relevant = p.conditions.iter().any(|c| {
+                c.codes
+                    .iter()
+                    .any(|code| q.relevant.iter().any(|l| system.relevant(l, code)))
+            });
             let found = conditions.iter().any(|c| match_condition(&nq, c).is_some());
             let base = p
                 .conditions

@@ -10,13 +10,16 @@
 //! # Layout
 //! - `generate`: CMS tabular XML -> `icd10cm.tsv` (committed, embedded).
 //! - `lay_terms.tsv`: the project's lay vocabulary (abbreviations, lay phrases,
-//!   spelling variants, SNOMED CT display texts) -> ICD-10-CM codes.
-//! - `text`: folding, tagging ("history of", "(disorder)"), plural stripping,
-//!   edit distance.
+//!   spelling variants, clinical terms worded unlike ICD-10-CM) -> ICD-10-CM codes.
+//!   It holds general vocabulary only: a test checks that no row is a whole text of
+//!   the patient-typed evaluation set.
+//! - `text`: folding, tagging ("history of", "(disorder)", "mom had"), plural
+//!   stripping, dates and filler of typed text, asides, edit distance.
 //! - `index`: token index over both files, built once (`OnceLock`).
 //! - `normalize`: text -> [`Normalized`].
 //! - `rank`: [`match_condition`], [`rank`] over stored [`Normalized`] values only.
-//! - `eval`: precision/recall against the substring baseline.
+//! - `eval`: precision/recall against the substring baseline, on a whole set or on
+//!   one half of the committed split (`tests/eval/split.toml`).
 //!
 //! Record-side normalization is meant to be done once, when a condition is written,
 //! and stored with it: ranking compares stored values and never touches the index.
@@ -32,8 +35,9 @@ mod text;
 mod tests;
 
 pub use eval::{
-    Counts, EvalCondition, EvalPatient, EvalQuery, EvalReport, QueryResult, parse_eval_queries,
-    run_eval,
+    CodeSystem, Counts, DevSplit, EvalCondition, EvalPatient, EvalQuery, EvalReport, Half, Halves,
+    QueryResult, Split, TypedCondition, TypedSplit, parse_eval_queries, parse_split,
+    parse_typed_conditions, run_eval,
 };
 pub use normalize::{Concept, Normalized, normalize};
 pub use rank::{ConditionMatch, Hit, MATCH_THRESHOLD, baseline_match, match_condition, rank};
@@ -47,7 +51,7 @@ pub enum SearchError {
     Terminology(String),
     /// A line of an evaluation query file is malformed.
     #[error(
-        "evaluation queries, line {line}: {reason} (format: query<TAB>relevant SNOMED codes, comma-separated<TAB>note)"
+        "evaluation file, line {line}: {reason} (format: a header, then text<TAB>codes, comma-separated<TAB>note)"
     )]
     EvalFormat {
         /// 1-based line number in the file.
@@ -55,6 +59,9 @@ pub enum SearchError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The split file is malformed or does not fit the data.
+    #[error("split file: {0}")]
+    Split(String),
 }
 
 /// Generates the terminology file embedded as `icd10cm.tsv` from the CMS ICD-10-CM

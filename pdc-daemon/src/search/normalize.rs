@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::index::{Index, SYNONYM_WEIGHT, Source, index};
-use super::text::{Qualifier, analyze, bounded_distance, letter_mask, max_typos};
+use super::rank::{Relation, relation};
+use super::text::{
+    Qualifier, WITHOUT, Word, analyze, bounded_distance, letter_mask, max_typos, stem,
+};
 
 /// Lowest score for a concept to be kept at all.
 const MIN_CONCEPT_SCORE: f32 = 0.4;
@@ -21,6 +24,19 @@ const NUMBER_MISMATCH: f32 = 0.5;
 const MAX_POSTINGS_PER_WORD: usize = 6_000;
 /// Candidate corrections kept for one misspelled word.
 const MAX_CORRECTIONS: usize = 4;
+
+/// "Borderline X" / "pre-X": the ICD-10-CM concept for the stage before X, keyed by
+/// X's code prefix or block. X without an entry has no such concept: "borderline
+/// X" then names no concept at all, since it is not X either.
+const PRE_CONCEPTS: &[(&str, &str)] = &[
+    // Diabetes mellitus -> prediabetes.
+    ("E08-E13", "R73.03"),
+    // Hypertensive diseases -> elevated blood pressure without hypertension
+    // (the code for prehypertension).
+    ("I10-I1A", "R03.0"),
+    // Glaucoma -> glaucoma suspect (its inclusion terms say "borderline").
+    ("H40", "H40.0"),
+];
 
 /// One ICD-10-CM concept a text was normalized to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +72,7 @@ pub struct Normalized {
 }
 
 /// One query word with the vocabulary tokens it may stand for.
+#[derive(Clone)]
 struct Term {
     alts: Vec<(u32, f32)>,
     idf: f32,
@@ -71,23 +88,213 @@ pub fn normalize(text: &str) -> Normalized {
 }
 
 pub(crate) fn normalize_with(ix: &Index, text: &str) -> Normalized {
-    let (qualifier, words) = analyze(text, false);
+    let (qualifier, mut words) = analyze(text, false);
+    // What the text says is absent is neither a concept nor word evidence.
+    words.retain(|w| w.aside != WITHOUT);
     let mut out = Normalized {
         text: text.to_string(),
         qualifier,
         ..Normalized::default()
     };
-    let mut terms: Vec<Term> = Vec::with_capacity(words.len());
-    for w in &words {
-        let (term, forms) = read_word(ix, &w.surface, &w.stem);
-        out.terms.push(forms);
-        terms.push(term);
-    }
+    let (terms, forms) = read_words(ix, &words);
+    out.terms = forms;
     if qualifier == Qualifier::Negated || terms.is_empty() {
         return out;
     }
-    out.concepts = concepts(ix, &terms);
+    if qualifier == Qualifier::Plain
+        && let Some(both) = both_phrases(ix, text)
+    {
+        out.concepts = both;
+        return out;
+    }
+    if qualifier == Qualifier::Plain
+        && let Some(pre) = borderline(ix, &words, &terms)
+    {
+        out.qualifier = Qualifier::Borderline;
+        out.concepts = pre;
+        return out;
+    }
+    out.concepts = clarified_concepts(ix, &words, &terms);
     out
+}
+
+/// "Body mass index 30+ - obesity": a spaced dash joins two phrases that both hold,
+/// so the text names the concepts of each (read alone, neither dilutes the other).
+/// `None` when there is no such dash or a part is not a plain statement.
+fn both_phrases(ix: &Index, text: &str) -> Option<Vec<Concept>> {
+    let parts: Vec<&str> = text
+        .split(" - ")
+        .filter(|p| p.chars().any(char::is_alphanumeric))
+        .collect();
+    if parts.len() < 2 {
+        return None;
+    }
+    let mut out: Vec<Concept> = Vec::new();
+    for part in parts {
+        let n = normalize_with(ix, part);
+        if n.qualifier != Qualifier::Plain {
+            return None;
+        }
+        for c in n.concepts {
+            match out.iter_mut().find(|o| o.code == c.code) {
+                Some(o) if c.score > o.score => *o = c,
+                Some(_) => {}
+                None => out.push(c),
+            }
+        }
+    }
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.code.cmp(&b.code)));
+    out.truncate(MAX_CONCEPTS);
+    Some(out)
+}
+
+/// Reads every word; a word the vocabulary has never seen (a drug name, a place)
+/// weighs no more than the most telling known word of the text, so that one such
+/// word cannot hide a condition the rest of the text names. A text of unknown words
+/// only keeps its full weight and names nothing.
+fn read_words(ix: &Index, words: &[Word]) -> (Vec<Term>, Vec<Vec<String>>) {
+    let mut terms: Vec<Term> = Vec::with_capacity(words.len());
+    let mut forms: Vec<Vec<String>> = Vec::with_capacity(words.len());
+    for w in words {
+        let (term, f) = read_word(ix, &w.surface, &w.stem);
+        forms.push(f);
+        terms.push(term);
+    }
+    let known_max = terms
+        .iter()
+        .filter(|t| !t.alts.is_empty())
+        .map(|t| t.idf)
+        .reduce(f32::max);
+    if let Some(cap) = known_max {
+        for t in terms.iter_mut().filter(|t| t.alts.is_empty()) {
+            t.idf = t.idf.min(cap);
+        }
+    }
+    (terms, forms)
+}
+
+/// Concepts of a typed text with parentheses: the phrase outside them decides which
+/// conditions it names; the parentheses may only refine those ("kidney disease
+/// (stage 3)" -> N18.30), never add another ("... (they check my blood pressure)"
+/// must not read as hypertensive kidney disease). ICD-10-CM titles are not read
+/// here: their parentheses are nonessential modifiers (see `text::Word`).
+fn clarified_concepts(ix: &Index, words: &[Word], terms: &[Term]) -> Vec<Concept> {
+    let of_asides = |keep: &dyn Fn(u16) -> bool| -> Vec<Term> {
+        words
+            .iter()
+            .zip(terms)
+            .filter(|(w, _)| keep(w.aside))
+            .map(|(_, t)| t.clone())
+            .collect()
+    };
+    let head_terms = of_asides(&|a| a == 0);
+    if head_terms.is_empty() || head_terms.len() == terms.len() {
+        return concepts(ix, terms);
+    }
+    let head = concepts(ix, &head_terms);
+    if head.is_empty() {
+        return concepts(ix, terms);
+    }
+    // Each aside is read with the head ("kidney disease" + "stage 3"), so one
+    // aside's noise does not dilute another's refinement.
+    let mut asides: Vec<u16> = words.iter().map(|w| w.aside).filter(|&a| a > 0).collect();
+    asides.dedup();
+    let mut refined: Vec<Concept> = Vec::new();
+    for aside in asides {
+        for mut f in concepts(ix, &of_asides(&|a| a == 0 || a == aside)) {
+            let mut refines = false;
+            for h in &head {
+                match relation(h, &f) {
+                    // The aside's words dilute the head's own concepts: they keep
+                    // the head's score.
+                    Some(Relation::SameCode) => {
+                        refines = true;
+                        f.score = f.score.max(h.score);
+                    }
+                    Some(Relation::Within | Relation::SameCategory) => refines = true,
+                    _ => {}
+                }
+            }
+            if !refines {
+                continue;
+            }
+            match refined.iter_mut().find(|r| r.code == f.code) {
+                Some(r) if f.score > r.score => *r = f,
+                Some(_) => {}
+                None => refined.push(f),
+            }
+        }
+    }
+    if refined.is_empty() {
+        return head;
+    }
+    refined.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.code.cmp(&b.code)));
+    refined.truncate(MAX_CONCEPTS);
+    refined
+}
+
+/// "Borderline X" and "pre-X" ("prehypertension", "pre-diabetic"): the concepts for
+/// the stage before X (see [`PRE_CONCEPTS`]), or `None` when the text is not of that
+/// form. "Borderline personality disorder" is a concept of its own and stays so.
+fn borderline(ix: &Index, words: &[Word], terms: &[Term]) -> Option<Vec<Concept>> {
+    let first = words.first()?;
+    let (rest, from_word) = if first.stem == "borderline" && words.len() > 1 {
+        let whole = clarified_concepts(ix, words, terms);
+        if let Some(c) = whole.first()
+            && c.via.to_lowercase().contains("borderline")
+        {
+            // A lay term already names the stage before ("borderline diabetes"):
+            // that is the reading, still not X. Otherwise "borderline" is part of
+            // a concept's own name.
+            let is_pre = PRE_CONCEPTS.iter().any(|(_, pre)| c.code == *pre);
+            return is_pre.then_some(whole);
+        }
+        (words[1..].to_vec(), false)
+    } else if let Some(x) = first.surface.strip_prefix("pre")
+        && x.len() >= 4
+        && !ix.vocab.contains_key(&first.stem)
+        && !ix.surfaces.contains_key(&first.surface)
+    {
+        let mut rest = words.to_vec();
+        rest[0] = Word {
+            surface: x.to_string(),
+            stem: stem(x),
+            optional: false,
+            aside: first.aside,
+        };
+        (rest, true)
+    } else {
+        return None;
+    };
+    let (rest_terms, _) = read_words(ix, &rest);
+    let named = clarified_concepts(ix, &rest, &rest_terms);
+    if named.is_empty() && from_word {
+        // "pre" + a word naming nothing ("prescribed") is an ordinary word.
+        return None;
+    }
+    let mut out: Vec<Concept> = Vec::new();
+    for x in &named {
+        let Some(&(_, pre)) = PRE_CONCEPTS.iter().find(|(of, _)| {
+            x.code == *of || x.block == *of || (!of.contains('-') && x.code.starts_with(of))
+        }) else {
+            continue;
+        };
+        if out.iter().any(|c| c.code == pre) {
+            continue;
+        }
+        let Some(&id) = ix.by_code.get(pre) else {
+            continue;
+        };
+        let node = ix.node(id);
+        out.push(Concept {
+            code: node.code.clone(),
+            title: node.title.clone(),
+            score: x.score,
+            block: node.block.clone(),
+            via: format!("borderline reading of {} via {}", x.code, x.via),
+        });
+    }
+    Some(out)
 }
 
 /// Looks a word up: known stem, lay synonym, or spelling correction.
@@ -114,6 +321,27 @@ fn read_word(ix: &Index, surface: &str, stem: &str) -> (Term, Vec<String>) {
             forms.push(s.clone());
         }
     }
+    // "Hypothyroid" -> "hypothyroidism": the adjective of an "-ism" condition, even
+    // when the adjective occurs in a few titles of its own.
+    if surface.len() >= 6 {
+        let ism = format!("{surface}ism");
+        if let Some(&t) = ix.vocab.get(&ism)
+            && !alts.iter().any(|&(a, _)| a == t)
+        {
+            alts.push((t, SYNONYM_WEIGHT));
+            forms.push(ism);
+        }
+    }
+    if alts.is_empty() {
+        // "thinning" -> "thin", "wheezing" -> "wheeze": a verb form read as its base.
+        if let Some((base, t)) = base_forms(surface).into_iter().find_map(|b| {
+            let t = ix.vocab.get(&b).or_else(|| ix.surfaces.get(&b)).copied()?;
+            Some((b, t))
+        }) {
+            alts.push((t, SYNONYM_WEIGHT));
+            forms.push(base);
+        }
+    }
     let mut corrected = None;
     if alts.is_empty() {
         let fixes = corrections(ix, surface);
@@ -138,6 +366,26 @@ fn read_word(ix: &Index, surface: &str, stem: &str) -> (Term, Vec<String>) {
         },
         forms,
     )
+}
+
+/// Candidate base forms of an "-ing" or "-ed" word, most likely first.
+fn base_forms(surface: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for suffix in ["ing", "ed"] {
+        let Some(root) = surface.strip_suffix(suffix) else {
+            continue;
+        };
+        if root.len() < 3 || !root.is_ascii() {
+            continue;
+        }
+        let b = root.as_bytes();
+        if b[b.len() - 1] == b[b.len() - 2] {
+            out.push(root[..root.len() - 1].to_string());
+        }
+        out.push(root.to_string());
+        out.push(format!("{root}e"));
+    }
+    out
 }
 
 /// Vocabulary words within the tolerated edit distance of an unknown word, closest

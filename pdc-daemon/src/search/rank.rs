@@ -188,8 +188,13 @@ fn score(query: &Normalized, query_letters: u32, condition: &Normalized) -> Opti
         }
     }
     // Words are evidence only between texts of the same kind: "diabetes" must not
-    // match "family history of diabetes" because the word is there.
+    // match "family history of diabetes" because the word is there. Nor do they
+    // overrule concepts that are not related at all: "gestational diabetes" (O24.4)
+    // shares a word with "diabetes" (E08-E13), not a condition.
+    let concepts_undecided =
+        query.concepts.is_empty() || condition.concepts.is_empty() || best.score > 0.0;
     if best.score < TEXT_SCORE
+        && concepts_undecided
         && query.qualifier == condition.qualifier
         && contains_all_terms(condition, query)
     {

@@ -15,6 +15,10 @@ pub enum Qualifier {
     Family,
     /// "No ...", "ruled out ...": the person does not have it.
     Negated,
+    /// "Borderline X", "pre-X": the stage before X. The person does not have X; the
+    /// text reads as the ICD-10-CM concept for that stage where there is one
+    /// (prediabetes R73.03, elevated blood pressure R03.0).
+    Borderline,
 }
 
 /// One word of a text: the folded surface form and the reduced (stemmed) form used
@@ -26,7 +30,19 @@ pub(crate) struct Word {
     /// Inside parentheses or brackets: in ICD-10-CM these are nonessential
     /// modifiers, which may match but are not required.
     pub(crate) optional: bool,
+    /// 0 for the head phrase of a typed text; otherwise the number of the aside the
+    /// word is in: a parenthesis, or a clause after a comma, a semicolon, "with" or
+    /// "on" ("diabetic, type 2, on metformin"). An aside clarifies the head ("kidney disease (stage
+    /// 3)"); the normalizer lets it refine the head's concepts but not add others.
+    /// Words after "without" are in [`WITHOUT`]: what the text says is absent.
+    /// ICD-10-CM titles are read with no asides (always 0 outside parentheses).
+    pub(crate) aside: u16,
 }
+
+/// The aside of words after "without" in typed text ("fracture of vertebral column
+/// without spinal cord injury"): they name what the person does not have, so they
+/// take no part in the reading.
+pub(crate) const WITHOUT: u16 = u16::MAX;
 
 /// SNOMED CT semantic tags that Synthea leaves in display texts; they say what kind
 /// of concept it is, not which one, so they must not take part in matching.
@@ -69,6 +85,31 @@ const FAMILY_PREFIXES: &[&str] = &[
     "fh of ",
     "family history ",
 ];
+
+/// Relatives a patient names at the start of a phrase ("mom had breast cancer"):
+/// with one of [`RELATIVE_VERBS`] after it, the text is a family history.
+const RELATIVES: &[&str] = &[
+    "mom",
+    "mum",
+    "mother",
+    "dad",
+    "father",
+    "brother",
+    "sister",
+    "grandmother",
+    "grandma",
+    "grandfather",
+    "grandpa",
+    "aunt",
+    "uncle",
+    "parents",
+    "parent",
+    "sibling",
+    "son",
+    "daughter",
+];
+
+const RELATIVE_VERBS: &[&str] = &["had ", "has ", "have ", "died of ", "died from ", "with "];
 
 const NEGATION_PREFIXES: &[&str] = &[
     "no evidence of ",
@@ -163,10 +204,107 @@ const STOPWORDS: &[&str] = &[
     "her",
 ];
 
+/// Words of typed text that say when, how often or how it is treated, never which
+/// condition: "had a heart attack in 2019", "asthma since I was a kid", "on a
+/// statin". Compared after plural stripping; ICD-10-CM titles keep them.
+const TYPED_FILLER: &[&str] = &[
+    "since",
+    "ago",
+    "last",
+    "year",
+    "yr",
+    "month",
+    "week",
+    "day",
+    "winter",
+    "summer",
+    "autumn",
+    "time",
+    "lot",
+    "about",
+    "around",
+    "approximately",
+    "approx",
+    "always",
+    "often",
+    "sometime",
+    "twice",
+    "once",
+    "every",
+    "told",
+    "said",
+    "say",
+    "doctor",
+    "doc",
+    "dr",
+    "found",
+    "got",
+    "get",
+    "getting",
+    "take",
+    "taking",
+    "took",
+    "use",
+    "using",
+    "used",
+    "pill",
+    "med",
+    "medication",
+    "tablet",
+    "still",
+    "now",
+    "currently",
+    "put",
+    "seeing",
+    "per",
+    "mostly",
+    "really",
+    "very",
+    "quite",
+    "bit",
+    "think",
+    "maybe",
+    "probably",
+    "controlled",
+    "ever",
+    "kid",
+    "teen",
+    "bad",
+    "childhood",
+    "when",
+    "am",
+    "january",
+    "jan",
+    "february",
+    "feb",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "aug",
+    "september",
+    "sept",
+    "october",
+    "oct",
+    "november",
+    "nov",
+    "december",
+    "dec",
+];
+
 /// Cleans `text` and splits it into words, returning also the qualifier found at
 /// its start. `icd_style` marks parenthesised words as optional (ICD-10-CM
 /// nonessential modifiers); for typed text parentheses are just punctuation.
 pub(crate) fn analyze(text: &str, icd_style: bool) -> (Qualifier, Vec<Word>) {
+    let singular;
+    let text = if icd_style {
+        text
+    } else {
+        singular = singular_abbreviations(text);
+        &singular
+    };
     let mut folded = fold(text);
     for tag in SEMANTIC_TAGS {
         while let Some(at) = folded.find(tag) {
@@ -180,6 +318,11 @@ pub(crate) fn analyze(text: &str, icd_style: bool) -> (Qualifier, Vec<Word>) {
     if icd_style {
         // Titles such as "Personal history of sudden cardiac arrest" (Z86.74) must
         // keep every word: they are the concept, not a phrasing of another one.
+    } else if let Some(rest) = relative_prefix(&lead) {
+        // "Mom had breast cancer" says what "family history of breast cancer" says,
+        // and ICD-10-CM has the concept for the latter (Z80.3).
+        qualifier = Qualifier::Family;
+        lead = format!("family history of {rest}");
     } else if let Some(rest) = strip_any(&lead, FAMILY_PREFIXES) {
         qualifier = Qualifier::Family;
         // Keep the words: "family history of diabetes" is itself an ICD-10-CM
@@ -196,6 +339,50 @@ pub(crate) fn analyze(text: &str, icd_style: bool) -> (Qualifier, Vec<Word>) {
         }
     }
     (qualifier, split_words(&lead, icd_style))
+}
+
+/// "UTIs", "MIs", "TIAs": the plural of an abbreviation typed in capitals loses its
+/// "s" (the stemmer leaves "-is" words alone for "arthritis", so it cannot).
+fn singular_abbreviations(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_uppercase() {
+            i += 1;
+        }
+        let caps = i - start;
+        out.extend(&chars[start..i]);
+        let word_start = start == 0 || !chars[start - 1].is_alphanumeric();
+        if caps >= 2
+            && word_start
+            && chars.get(i) == Some(&'s')
+            && chars.get(i + 1).is_none_or(|c| !c.is_alphanumeric())
+        {
+            i += 1;
+            continue;
+        }
+        if i == start {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The rest of a text that starts with a relative and a verb ("my mom had ...").
+fn relative_prefix(text: &str) -> Option<&str> {
+    let t = text.strip_prefix("my ").unwrap_or(text);
+    let (who, rest) = t.split_once(' ')?;
+    if !RELATIVES.contains(&who) {
+        return None;
+    }
+    let rest = rest.strip_prefix("also ").unwrap_or(rest);
+    RELATIVE_VERBS
+        .iter()
+        .find_map(|v| rest.strip_prefix(v))
+        .filter(|r| !r.trim().is_empty())
 }
 
 fn strip_any<'a>(text: &'a str, prefixes: &[&str]) -> Option<&'a str> {
@@ -254,16 +441,27 @@ fn fold_char(c: char) -> Option<&'static str> {
 }
 
 fn split_words(folded: &str, icd_style: bool) -> Vec<Word> {
+    let cleaned;
+    let folded = if icd_style {
+        folded
+    } else {
+        cleaned = drop_dates(folded);
+        &cleaned
+    };
     let mut words = Vec::new();
     let mut depth = 0i32;
     let mut current = String::new();
-    let flush = |current: &mut String, depth: i32, words: &mut Vec<Word>| {
+    // Asides: `clauses` counts them, `base` is the aside of words outside
+    // parentheses (0 until the first comma), `aside` the one being read.
+    let (mut clauses, mut base, mut aside) = (0u16, 0u16, 0u16);
+    let flush = |current: &mut String, depth: i32, aside: u16, words: &mut Vec<Word>| {
         if !current.is_empty() {
             let surface = std::mem::take(current);
             words.push(Word {
                 stem: stem(&surface),
                 surface,
                 optional: icd_style && depth > 0,
+                aside,
             });
         }
     };
@@ -272,17 +470,128 @@ fn split_words(folded: &str, icd_style: bool) -> Vec<Word> {
             current.push(c);
             continue;
         }
-        flush(&mut current, depth, &mut words);
+        let link = current.clone();
+        flush(&mut current, depth, aside, &mut words);
+        if depth == 0 && !icd_style {
+            match link.as_str() {
+                "without" => {
+                    base = WITHOUT;
+                    aside = WITHOUT;
+                }
+                // "Diabetes with nerve damage", "OSA on CPAP": what follows
+                // describes the head (a manifestation, a treatment) and may refine
+                // it, as a parenthesis may.
+                "with" | "on" => {
+                    clauses = clauses.saturating_add(1).min(WITHOUT - 1);
+                    base = clauses;
+                    aside = base;
+                }
+                _ => {}
+            }
+        }
         match c {
-            '(' | '[' => depth += 1,
-            ')' | ']' => depth = (depth - 1).max(0),
+            '(' | '[' => {
+                if depth == 0 && !icd_style {
+                    clauses = clauses.saturating_add(1).min(WITHOUT - 1);
+                    aside = clauses;
+                }
+                depth += 1;
+            }
+            ')' | ']' => {
+                depth = (depth - 1).max(0);
+                if depth == 0 {
+                    aside = base;
+                }
+            }
+            ',' | ';' if !icd_style => {
+                clauses = clauses.saturating_add(1).min(WITHOUT - 1);
+                aside = clauses;
+                if depth == 0 {
+                    base = clauses;
+                }
+            }
             _ => {}
         }
     }
-    flush(&mut current, depth, &mut words);
+    flush(&mut current, depth, aside, &mut words);
     rewrite_numbers(&mut words);
+    join_pre(&mut words);
+    if !icd_style {
+        drop_typed_filler(&mut words);
+    }
     words.retain(|w| !is_stopword(&w.stem));
     words
+}
+
+/// Blanks years and dates ("in 2019", "03/2019", "2019-05-12") in typed text: they
+/// say when, and an unknown number would weigh as much as the condition's words.
+fn drop_dates(text: &str) -> String {
+    let mut out: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < out.len() {
+        if !out[i].is_ascii_digit() || (i > 0 && out[i - 1].is_alphanumeric()) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut end = i;
+        while end < out.len() && (out[end].is_ascii_digit() || matches!(out[end], '/' | '-' | '.'))
+        {
+            end += 1;
+        }
+        // A run glued to letters ("E11.9", "2nd") is not a date.
+        let glued = end < out.len() && out[end].is_alphabetic();
+        let run: String = out[start..end].iter().collect();
+        let run = run.trim_end_matches(['/', '-', '.']);
+        let has_year = run
+            .split(['/', '-', '.'])
+            .any(|g| g.len() == 4 && (g.starts_with("19") || g.starts_with("20")));
+        if has_year && !glued {
+            for c in &mut out[start..start + run.len()] {
+                *c = ' ';
+            }
+        }
+        i = end.max(i + 1);
+    }
+    out.into_iter().collect()
+}
+
+/// "Pre-eclampsia", "pre diabetes": a lone "pre" belongs to the next word, on both
+/// sides of the index, so the hyphenated and the solid spelling meet.
+fn join_pre(words: &mut Vec<Word>) {
+    let mut i = 0;
+    while i + 1 < words.len() {
+        if words[i].surface == "pre" {
+            let next = words.remove(i + 1);
+            let w = &mut words[i];
+            w.surface = format!("pre{}", next.surface);
+            w.stem = stem(&w.surface);
+        }
+        i += 1;
+    }
+}
+
+/// Drops the when-and-how words of typed text: ordinals ("2nd baby"), a number
+/// with a time unit ("for 10 years"), and [`TYPED_FILLER`].
+fn drop_typed_filler(words: &mut Vec<Word>) {
+    let is_number = |w: &Word| w.surface.bytes().all(|b| b.is_ascii_digit());
+    let is_unit = |w: &Word| matches!(w.stem.as_str(), "year" | "yr" | "month" | "week" | "day");
+    let mut keep = vec![true; words.len()];
+    for (i, w) in words.iter().enumerate() {
+        let ordinal = w.surface.len() > 2
+            && w.surface[..w.surface.len() - 2]
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+            && ["st", "nd", "rd", "th"]
+                .iter()
+                .any(|s| w.surface.ends_with(s));
+        let counted = is_number(w) && words.get(i + 1).is_some_and(is_unit);
+        if ordinal || counted || TYPED_FILLER.contains(&w.stem.as_str()) {
+            keep[i] = false;
+        }
+    }
+    let mut it = keep.into_iter();
+    words.retain(|_| it.next().unwrap_or(true));
 }
 
 /// "Type II", "type two" and "stage iii" mean the same as the arabic numeral the
@@ -400,7 +709,7 @@ mod tests {
             stems("History of single seizure (situation)"),
             ["single", "seizure"]
         );
-        assert_eq!(stems("Viral sinusitis (disorder)"), ["viral", "sinusitis"]);
+        assert_eq!(stems("Viral pneumonia (disorder)"), ["viral", "pneumonia"]);
         assert_eq!(stems("Kidney Stones"), ["kidney", "stone"]);
         assert_eq!(stems("Alzheimer's disease"), stems("alzheimers diseases"));
         assert_eq!(stems("Type II diabetes"), ["type", "2", "diabete"]);
@@ -418,6 +727,41 @@ mod tests {
             analyze("History of cardiac arrest", false).0,
             Qualifier::Plain
         );
+    }
+
+    #[test]
+    fn typed_text_dates_filler_asides_and_relatives() {
+        assert_eq!(stems("had a stroke in 03/2019"), ["stroke"]);
+        assert_eq!(stems("gout for 10 years, since 2001"), ["gout"]);
+        assert_eq!(
+            stems("psoriasis since my 2nd pregnancy"),
+            ["psoriasis", "pregnancy"]
+        );
+        assert_eq!(stems("Pre-eclampsia"), ["preeclampsia"]);
+        assert_eq!(stems("UTIs"), ["uti"]);
+        let asides: Vec<u16> = analyze("asthma (mild), on inhaler", false)
+            .1
+            .iter()
+            .map(|w| w.aside)
+            .collect();
+        assert_eq!(asides, [0, 1, 3]);
+        let without = analyze("concussion without loss of consciousness", false).1;
+        assert!(
+            without[1..].iter().all(|w| w.aside == WITHOUT),
+            "{without:?}"
+        );
+        let (q, words) = analyze("my mom had breast cancer", false);
+        assert_eq!(q, Qualifier::Family);
+        let words: Vec<&str> = words.iter().map(|w| w.stem.as_str()).collect();
+        assert_eq!(words, ["family", "history", "breast", "cancer"]);
+        // ICD-10-CM titles keep every word and have no asides.
+        let title = analyze(
+            "Type 2 diabetes mellitus with hyperglycemia, in 2019 terms",
+            true,
+        )
+        .1;
+        assert!(title.iter().all(|w| w.aside == 0));
+        assert!(title.iter().any(|w| w.stem == "2019"));
     }
 
     #[test]

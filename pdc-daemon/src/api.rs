@@ -1176,6 +1176,7 @@ pub(crate) async fn peers(State(node): State<Arc<Node>>) -> ApiResult {
                     "role": principal.as_ref().map(|p| p.role.as_str()),
                     "addresses": p.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
                     "connected": p.connected,
+                    "foreign": p.foreign,
                     "chain_head": acct.and_then(|a| l.head(&a)).map(|h| json!({"seq": h.seq, "hash": h.hash.to_string()})),
                     "last_seen": if p.last_seen_ms == 0 { Value::Null } else { json!(fmt_ms(p.last_seen_ms)) },
                     "agent": p.agent_version,

@@ -234,6 +234,9 @@ pub struct PeerInfo {
     pub agent_version: Option<String>,
     /// When we last heard from the peer (Unix milliseconds).
     pub last_seen_ms: u64,
+    /// Its identify announced another network: it was disconnected and its later
+    /// connections are closed as soon as they open (see the module docs).
+    pub foreign: bool,
 }
 
 /// Which message a size limit refused.

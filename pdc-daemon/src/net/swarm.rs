@@ -707,6 +707,7 @@ impl NetTask {
                         protocol_version: e.protocol_version.clone(),
                         agent_version: e.agent_version.clone(),
                         last_seen_ms: e.last_seen_ms,
+                        foreign: self.foreign.contains(peer),
                     })
                     .collect();
                 let _ = reply.send(list);

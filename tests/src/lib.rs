@@ -157,12 +157,13 @@ impl NodeProc {
             .replace('\n', ",")
     }
 
-    /// Starts the daemon and returns its exit output without waiting for it to be ready
-    /// (for start-up refusals).
+    /// Starts the daemon with [`NodeProc::env`] and returns its exit output without
+    /// waiting for it to be ready (for start-up refusals).
     pub fn run_expect_exit(&self) -> Output {
         Command::new(bin("pdc-daemon"))
             .args(["run", "--api-listen", "127.0.0.1:0", "--data-dir"])
             .arg(self.path())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .expect("run daemon")
     }
@@ -426,4 +427,178 @@ pub fn http_headers(
         payload = dechunk(&payload);
     }
     (status, head, payload)
+}
+
+/// Runs `pdc ARGS` told where the node is only by `env`: no `--data-dir`, `--api` or
+/// `--token`, every `PDC_*` variable of the test's own environment removed, and `HOME`
+/// set to `home` so the default data directory (`~/.pdc`) is somewhere empty.
+pub fn pdc_env(args: &[&str], env: &[(&str, &str)], home: &Path) -> Output {
+    let mut c = Command::new(bin("pdc"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("PDC_") {
+            c.env_remove(k);
+        }
+    }
+    c.args(args)
+        .env("HOME", home)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run pdc")
+}
+
+/// A portal user without a browser: keeps the cookies the portal sets and sends them
+/// back (as a browser does for its host), and reads the CSRF field of each page, so a
+/// test sends exactly what the portal's forms send and nothing a browser would add.
+#[derive(Debug, Clone)]
+pub struct PortalClient {
+    /// Base URL of the node, `http://127.0.0.1:PORT`.
+    pub base: String,
+    cookies: Vec<(String, String)>,
+}
+
+/// One portal response.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// HTTP status.
+    pub status: u16,
+    /// The response head, lower-cased (status line and headers).
+    pub head: String,
+    /// The body as text.
+    pub body: String,
+}
+
+impl Page {
+    /// The first value of header `name` (lower-case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let prefix = format!("{name}: ");
+        self.head
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(str::trim)
+    }
+
+    /// Where a redirect points.
+    pub fn location(&self) -> Option<&str> {
+        self.header("location")
+    }
+
+    /// The value of the page's first `csrf` form field.
+    pub fn csrf(&self) -> Option<String> {
+        self.body
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .map(String::from)
+    }
+}
+
+/// `application/x-www-form-urlencoded`, every byte but the unreserved ones escaped.
+fn form_encode(fields: &[(&str, &str)]) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl PortalClient {
+    /// A client with no cookies yet.
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, method: &str, path: &str, body: Option<&str>) -> Page {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut headers = Vec::new();
+        if !cookie.is_empty() {
+            headers.push(("Cookie", cookie.as_str()));
+        }
+        if body.is_some() {
+            headers.push(("Content-Type", "application/x-www-form-urlencoded"));
+        }
+        let (status, head, payload) = http_headers(
+            &self.base,
+            method,
+            path,
+            &headers,
+            body.unwrap_or_default().as_bytes(),
+        );
+        for c in head.lines().filter_map(|l| l.strip_prefix("set-cookie: ")) {
+            let Some((name, value)) = c.split(';').next().and_then(|kv| kv.split_once('=')) else {
+                continue;
+            };
+            self.cookies.retain(|(k, _)| k != name);
+            if !c.contains("max-age=0") {
+                self.cookies.push((name.to_string(), value.to_string()));
+            }
+        }
+        Page {
+            status,
+            head,
+            body: String::from_utf8_lossy(&payload).to_string(),
+        }
+    }
+
+    /// `GET path` with the cookies held (redirects are not followed).
+    pub fn get(&mut self, path: &str) -> Page {
+        self.send("GET", path, None)
+    }
+
+    /// `POST path` with exactly these form fields (no CSRF token added).
+    pub fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        self.send("POST", path, Some(&form_encode(fields)))
+    }
+
+    /// Opens `page` and sends its form to `action` as the browser would: the page's
+    /// CSRF token plus `fields`.
+    pub fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let form = self.get(page);
+        let csrf = form
+            .csrf()
+            .unwrap_or_else(|| panic!("{page} has no form ({}): {}", form.status, form.body));
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all)
+    }
+
+    /// Logs in through the login form; returns the answer to the form post.
+    pub fn login(&mut self, user: &str, password: &str) -> Page {
+        self.submit(
+            "/login",
+            "/login",
+            &[("username", user), ("password", password)],
+        )
+    }
+
+    /// The held cookie whose name starts with `prefix` (e.g. `pdc_session_`).
+    pub fn cookie(&self, prefix: &str) -> Option<(String, String)> {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k.starts_with(prefix))
+            .cloned()
+    }
+
+    /// Holds `name=value` from now on, as a browser holding another site's cookie would.
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        self.cookies.retain(|(k, _)| k != name);
+        self.cookies.push((name.to_string(), value.to_string()));
+    }
 }

@@ -1,6 +1,7 @@
-//! The `pdc` binary on its own: help, and clear errors when there is no node.
-//! (Having an integration test here also makes `cargo test --workspace` build the
-//! binary that the end-to-end tests in `pdc-tests` drive.)
+//! The `pdc` binary on its own: clear errors before it reaches any node. Every command
+//! of its help is run against real nodes in `tests/tests/cli.rs`. (Having an
+//! integration test here also makes `cargo test --workspace` build the binary that the
+//! end-to-end tests in `pdc-tests` drive.)
 
 use std::process::Command;
 
@@ -10,18 +11,6 @@ fn pdc() -> Command {
         .env_remove("PDC_API")
         .env_remove("PDC_DATA_DIR");
     c
-}
-
-#[test]
-fn help_lists_every_command() {
-    let out = pdc().arg("--help").output().expect("run");
-    let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in [
-        "status", "record", "import", "export", "consent", "ledger", "balances", "forks", "search",
-        "peers", "rewards", "audit",
-    ] {
-        assert!(text.contains(cmd), "help lacks {cmd}: {text}");
-    }
 }
 
 #[test]
@@ -35,10 +24,12 @@ fn no_node_in_the_data_dir_says_what_to_do() {
         .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("pdc-daemon init") || err.contains("PDC_TOKEN"),
-        "{err}"
+    // Then the OS's reason (no such file).
+    let want = format!(
+        "error: no node at {} (no config.toml); pass --data-dir DIR or create one with `pdc-daemon init`",
+        dir.path().display()
     );
+    assert!(err.starts_with(&want), "{err}");
 }
 
 #[test]
@@ -52,5 +43,9 @@ fn bad_price_is_refused_before_any_call() {
         .output()
         .expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--price"));
+    // Refused by pdc itself: nothing listens on port 9, so a call would fail differently.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: --price must be a non-negative number of credits"
+    );
 }

@@ -100,14 +100,7 @@ pub async fn answer_at(
     let mut price = 0;
     let mut decision = AccessDecision::Denied;
     let mut records: Vec<Record> = Vec::new();
-    let guard_ctx = || RequestContext {
-        requester: requester.to_string(),
-        staff_user: (!staff.is_empty()).then(|| staff.clone()),
-        query: query.clone(),
-        disease_category: disease_category(&query),
-        purpose: purpose.clone(),
-        now_ms: at_ms,
-    };
+    let guard_ctx = || guard_context(&requester.to_string(), &staff, &query, &purpose, at_ms);
 
     let reason = if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
         format!("the query must be 1 to {MAX_QUERY_CHARS} characters")
@@ -205,9 +198,46 @@ pub async fn answer_at(
     })
 }
 
+/// What the access guard is told about a request, built from the request's fields the
+/// way [`answer_at`] receives them (query trimmed, purpose trimmed and lower-cased, staff
+/// user cut to 64 characters, empty meaning none; the category from
+/// [`disease_category`]). Shared with the guard's trace replay (`guard-eval --traffic`),
+/// so a replayed request is judged on exactly what a live one is.
+pub(crate) fn guard_context(
+    requester: &str,
+    staff_user: &str,
+    query: &str,
+    purpose: &str,
+    at_ms: u64,
+) -> RequestContext {
+    guard_context_with(requester, staff_user, query, purpose, at_ms, disease_category)
+}
+
+/// [`guard_context`] with the category from `categorize`, which must be
+/// [`disease_category`] or a memo of it (the replay normalizes each distinct query once).
+pub(crate) fn guard_context_with(
+    requester: &str,
+    staff_user: &str,
+    query: &str,
+    purpose: &str,
+    at_ms: u64,
+    categorize: impl FnOnce(&str) -> Option<String>,
+) -> RequestContext {
+    let query = query.trim();
+    let staff: String = staff_user.chars().take(64).collect();
+    RequestContext {
+        requester: requester.to_owned(),
+        staff_user: (!staff.is_empty()).then_some(staff),
+        query: query.to_owned(),
+        disease_category: categorize(query),
+        purpose: purpose.trim().to_ascii_lowercase(),
+        now_ms: at_ms,
+    }
+}
+
 /// The ICD-10-CM chapter block the query normalizes to, as the guard's notion of
 /// "disease category".
-fn disease_category(query: &str) -> Option<String> {
+pub(crate) fn disease_category(query: &str) -> Option<String> {
     crate::search::normalize(query)
         .concepts
         .first()

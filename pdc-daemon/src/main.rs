@@ -93,12 +93,23 @@ enum Command {
         #[arg(long, default_value = "pdc-daemon/src/search/icd10cm.tsv")]
         out: PathBuf,
     },
-    /// Replay generated clinical traffic and attack episodes through the real access
-    /// guard and print detection and false-positive rates beside a fixed rate limit.
+    /// Replay labelled traffic (a trace file, or one generated from a seed) through the
+    /// real access guard as a node's decision path drives it, and print detection and
+    /// false-positive rates beside a fixed rate limit and a per-requester z-score.
     GuardEval {
         /// Seed of the traffic generator.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Generator: clinic (day-shift hospitals) or shifted (night EDs, research,
+        /// newcomers, drift).
+        #[arg(long, default_value = "clinic")]
+        generator: pdc_daemon::guard::Generator,
+        /// Replay this trace (JSON lines, see the README) instead of generating one.
+        #[arg(long, conflicts_with_all = ["seed", "generator", "write_traffic"])]
+        traffic: Option<PathBuf>,
+        /// Write the generated trace to this file instead of evaluating it.
+        #[arg(long)]
+        write_traffic: Option<PathBuf>,
     },
 }
 
@@ -239,8 +250,35 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {} ({} bytes)", out.display(), data.len());
             Ok(())
         }
-        Command::GuardEval { seed } => {
-            println!("{}", pdc_daemon::guard::run_guard_eval(seed));
+        Command::GuardEval {
+            seed,
+            generator,
+            traffic,
+            write_traffic,
+        } => {
+            use pdc_daemon::guard::{Trace, evaluate_trace, generate_traffic, run_guard_eval};
+            if let Some(path) = write_traffic {
+                let trace = generate_traffic(generator, seed);
+                let f = std::fs::File::create(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                trace
+                    .write(std::io::BufWriter::new(f))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!(
+                    "wrote {} ({} requests, {generator} generator, seed {seed})",
+                    path.display(),
+                    trace.lines.len()
+                );
+                return Ok(());
+            }
+            let report = match traffic {
+                Some(path) => {
+                    let trace = Trace::load(&path)?;
+                    evaluate_trace(&trace, &format!("trace {}", path.display()))
+                }
+                None => run_guard_eval(generator, seed),
+            };
+            println!("{report}");
             Ok(())
         }
     }

@@ -6,8 +6,12 @@
 //!   habits, turned into one feature vector per request.
 //! - `model`: isolation forest + per-feature tail statistics, learned online
 //!   from accepted requests on top of a prior of normal clinical behaviour.
-//! - `eval`: synthetic hospital traffic and attacks replayed through a real
-//!   [`Guard`]; see [`run_guard_eval`].
+//! - `trace`: the labelled traffic trace format `guard-eval` reads and writes
+//!   ([`Trace`], one JSON request per line).
+//! - `traffic`, `shifted`: two generators of such traces with different
+//!   statistics ([`generate_traffic`]).
+//! - `eval`: a trace replayed through a real [`Guard`] as the node's decision
+//!   path drives it, beside two baselines; see [`evaluate_trace`].
 //!
 //! The guard has no I/O: the node persists [`Guard::snapshot`] bytes and hands
 //! them back to [`Guard::restore`] on start.
@@ -21,6 +25,9 @@
 mod eval;
 mod features;
 mod model;
+mod shifted;
+mod trace;
+mod traffic;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -29,7 +36,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::eval::{GuardEvalReport, run_guard_eval};
+pub use self::eval::{GuardEvalReport, evaluate_trace, run_guard_eval};
+pub use self::trace::{AttackKind, Label, Trace, TraceError, TraceLine, TraceRequest};
+pub use self::traffic::{Generator, generate_traffic};
 use self::features::{Event, Features, N, Party, Profile, fnv, hour_of};
 use self::model::{Model, ModelState};
 

@@ -270,11 +270,12 @@ impl Trace {
             }
             let text = std::str::from_utf8(&buf)
                 .map_err(|_| line_error(number, "not UTF-8".to_owned()))?;
+            // Blank lines count too, so a file of nothing but newlines still ends.
+            if number > MAX_LINES {
+                return Err(TraceError::TooLong);
+            }
             if text.trim().is_empty() {
                 continue;
-            }
-            if lines.len() >= MAX_LINES {
-                return Err(TraceError::TooLong);
             }
             let line = parse_line(text).map_err(|why| line_error(number, why))?;
             if let Some(prev) = lines.last().map(|l: &TraceLine| l.request.time_ms)

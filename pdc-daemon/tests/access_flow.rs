@@ -8,10 +8,10 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Dir, add_condition, make, request};
+use common::{Dir, add_condition, make, request, sync};
 use pdc_daemon::access::{
-    DataTransport, FanOut, PatientOutcome, accept_and_pay, answer, claim_payments, grant, revoke,
-    search_patients,
+    DataTransport, FanOut, PatientOutcome, SearchReport, accept_and_pay, answer, claim_payments,
+    grant, revoke, search_patients,
 };
 use pdc_daemon::config::{Config, Role};
 use pdc_daemon::guard::Clock;
@@ -42,24 +42,6 @@ fn genesis_toml(g: &Genesis) -> String {
         ));
     }
     s
-}
-
-/// Hands every block `from` holds to `to` (what gossip and sync do over the network).
-async fn sync(from: &Node, to: &Node) {
-    let blocks: Vec<Vec<u8>> = from.with_ledger(|l| {
-        let mut v = Vec::new();
-        for (a, _) in l.heads() {
-            for b in l.blocks_range(&a, 1, 10_000) {
-                v.push(b.bytes().to_vec());
-            }
-        }
-        v
-    });
-    for _ in 0..2 {
-        for b in &blocks {
-            to.ingest_remote(b).await.expect("valid block");
-        }
-    }
 }
 
 #[tokio::test]
@@ -325,6 +307,29 @@ where
     }
 }
 
+/// A fan-out search for "diabetes" by `hospital` that asks only `patient`'s node, through
+/// it.
+async fn ask_through<F>(hospital: &Arc<Node>, patient: LyingPatient<F>, label: &str) -> SearchReport
+where
+    F: Fn(&DataRequest, DataResponse) -> DataResponse + Send + Sync + 'static,
+{
+    let only = Some((patient.node.account, label.to_owned()));
+    search_patients(
+        hospital,
+        Arc::new(patient),
+        FanOut {
+            query: "diabetes".into(),
+            purpose: "treatment".into(),
+            staff_user: "dr.ada".into(),
+            timeout: std::time::Duration::from_secs(10),
+            concurrency: 4,
+            only,
+        },
+    )
+    .await
+    .expect("search")
+}
+
 /// The requester's own chain head: a payment would move it.
 fn head_seq(n: &Node) -> u64 {
     n.with_ledger(|l| l.head(&n.account).map_or(0, |h| h.seq))
@@ -444,7 +449,7 @@ async fn the_requester_pays_only_for_an_answer_whose_access_block_is_its_own_req
     // Through the fan-out: an answer with a record added beyond the Access block's
     // hashes is reported `Invalid`, with the reason, and not paid; the honest patient
     // in the same search is answered and paid.
-    let lying = Arc::new(LyingPatient {
+    let lying = LyingPatient {
         node: alice.clone(),
         requester: h1.account,
         tamper: |_: &DataRequest, mut r: DataResponse| {
@@ -453,22 +458,9 @@ async fn the_requester_pays_only_for_an_answer_whose_access_block_is_its_own_req
             r.records.push(extra);
             r
         },
-    });
+    };
     clock.advance(5 * 60_000);
-    let report = search_patients(
-        &h1,
-        lying,
-        FanOut {
-            query: "diabetes".into(),
-            purpose: "treatment".into(),
-            staff_user: "dr.ada".into(),
-            timeout: std::time::Duration::from_secs(10),
-            concurrency: 4,
-            only: Some((alice.account, "Alice".into())),
-        },
-    )
-    .await
-    .expect("search");
+    let report = ask_through(&h1, lying, "Alice").await;
     match &report.patients[..] {
         [(p, _, PatientOutcome::Invalid { reason })] => {
             assert_eq!(*p, alice.account);
@@ -480,26 +472,13 @@ async fn the_requester_pays_only_for_an_answer_whose_access_block_is_its_own_req
     // Hospital1 learns Bob's chain so far (the Access block of the answer it refused
     // above), as anti-entropy would, so that Bob's next Access block follows on.
     sync(&bob, &h1).await;
-    let honest = Arc::new(LyingPatient {
+    let honest = LyingPatient {
         node: bob.clone(),
         requester: h1.account,
         tamper: |_: &DataRequest, r: DataResponse| r,
-    });
+    };
     clock.advance(5 * 60_000);
-    let report = search_patients(
-        &h1,
-        honest,
-        FanOut {
-            query: "diabetes".into(),
-            purpose: "treatment".into(),
-            staff_user: "dr.ada".into(),
-            timeout: std::time::Duration::from_secs(10),
-            concurrency: 4,
-            only: Some((bob.account, "Bob".into())),
-        },
-    )
-    .await
-    .expect("search");
+    let report = ask_through(&h1, honest, "Bob").await;
     match &report.patients[..] {
         [(_, _, PatientOutcome::Answered(a))] => assert_eq!(a.paid, 500_000),
         other => panic!("expected Bob answered and paid, got {other:?}"),

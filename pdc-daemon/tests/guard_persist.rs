@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Dir, add_condition, make};
+use common::{Dir, add_condition, make, sync};
 use pdc_daemon::access::{FanOut, PatientOutcome, grant, search_patients};
 use pdc_daemon::config::{Config, Role};
 use pdc_daemon::guard::RequestContext;
@@ -68,22 +68,6 @@ async fn open(d: &Dir, genesis: &str) -> Arc<Node> {
     let mut cfg = Config::load(&d.dir.path().join("config.toml")).expect("config");
     cfg.genesis = Some("genesis.toml".into());
     Node::open(cfg).await.expect("open")
-}
-
-/// Hands every block `from` holds to `to`, as sync would.
-async fn sync(from: &Node, to: &Node) {
-    let blocks: Vec<Vec<u8>> = from.with_ledger(|l| {
-        l.heads()
-            .into_keys()
-            .flat_map(|a| l.blocks_range(&a, 1, 10_000))
-            .map(|b| b.bytes().to_vec())
-            .collect()
-    });
-    for _ in 0..2 {
-        for b in &blocks {
-            to.ingest_remote(b).await.expect("valid block");
-        }
-    }
 }
 
 /// Runs the real `pdc-daemon` on the patient's directory, bootstrapping to the

@@ -13,7 +13,8 @@
 //!   spelling variants, clinical terms worded unlike ICD-10-CM) -> ICD-10-CM codes.
 //!   It holds general vocabulary only: a test checks that no row is a whole text of
 //!   the patient-typed evaluation set.
-//! - `text`: folding, tagging ("history of", "(disorder)", "mom had"), plural
+//! - `text`: folding, tagging ("history of", "(disorder)", "mom had", "ruled out"),
+//!   connectors ("and", ",", "with") between the parts of a typed text, plural
 //!   stripping, dates and filler of typed text, asides, edit distance.
 //! - `index`: token index over both files, built once (`OnceLock`).
 //! - `normalize`: text -> [`Normalized`].

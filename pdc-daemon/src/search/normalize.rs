@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::index::{Index, SYNONYM_WEIGHT, Source, index};
 use super::rank::{Relation, relation};
 use super::text::{
-    Qualifier, WITHOUT, Word, analyze, bounded_distance, letter_mask, max_typos, stem,
+    Qualifier, WITHOUT, Word, analyze, bounded_distance, conjunct_parts, fold, letter_mask,
+    max_typos, not_yet, stem,
 };
 
 /// Lowest score for a concept to be kept at all.
@@ -15,6 +16,14 @@ const MIN_CONCEPT_SCORE: f32 = 0.4;
 /// Concepts scoring below this share of the best one are dropped: they are what
 /// the text is not about ("heat stroke" for "stroke").
 const RELATIVE_CUTOFF: f32 = 0.8;
+/// A part of a text joined by "and", a comma or "with" adds its own concepts only
+/// when it names them at least this well read alone (a treatment or a symptom
+/// word names nothing that well).
+const PART_MIN_SCORE: f32 = 0.6;
+/// A reading of the whole text at least this good, through an ICD-10-CM term that
+/// itself holds the joining word ("... with ...", "... and ..."), is a combination
+/// term: the text is that one concept, not its parts.
+const COMBINATION_SCORE: f32 = 0.9;
 /// Enough room for a lay term naming every sprain category.
 const MAX_CONCEPTS: usize = 24;
 /// Factor for an entry whose numbers all differ from the query's.
@@ -88,6 +97,175 @@ pub fn normalize(text: &str) -> Normalized {
 }
 
 pub(crate) fn normalize_with(ix: &Index, text: &str) -> Normalized {
+    if let Some(rest) = not_yet(text) {
+        // "Not diabetic yet" is the stage before ("borderline diabetic") where
+        // ICD-10-CM has one; otherwise the text names nothing the person has.
+        let mut n = normalize_single(ix, &format!("borderline {rest}"));
+        n.text = text.to_string();
+        if n.qualifier != Qualifier::Borderline {
+            n.qualifier = Qualifier::Negated;
+            n.concepts.clear();
+        }
+        return n;
+    }
+    let single = normalize_single(ix, text);
+    if matches!(single.qualifier, Qualifier::Plain | Qualifier::Negated)
+        && let Some(concepts) = conjoined(ix, text, &single)
+    {
+        return Normalized {
+            qualifier: Qualifier::Plain,
+            concepts,
+            ..single
+        };
+    }
+    single
+}
+
+/// "Depression and anxiety", "asthma, eczema", "diabetes with high blood
+/// pressure", "no asthma but hay fever": a text whose parts each name a condition
+/// names all of them. The text without its negated parts is read as before (the
+/// clauses after a comma or "with" refining the head's concepts); a part naming
+/// concepts well on its own adds those unrelated to that reading. `None` when the
+/// text has one part, when ICD-10-CM has a combination term for the whole phrase
+/// ("... with ..."), or when no part names anything.
+fn conjoined(ix: &Index, text: &str, single: &Normalized) -> Option<Vec<Concept>> {
+    let parts = conjunct_parts(text);
+    if parts.len() < 2 {
+        return None;
+    }
+    if single.qualifier == Qualifier::Plain
+        && let Some(whole) = combination_term(ix, text)
+    {
+        return Some(whole);
+    }
+    let mut kept = String::new();
+    let mut readings: Vec<Normalized> = Vec::new();
+    let mut pre: Vec<Concept> = Vec::new();
+    let mut kept_all = true;
+    for (_, part) in &parts {
+        let n = normalize_with(ix, part);
+        if n.qualifier != Qualifier::Plain {
+            kept_all = false;
+        }
+        match n.qualifier {
+            Qualifier::Negated => continue,
+            // A relative's condition or the stage before is its own reading, not
+            // to be mixed into the person's head phrase.
+            Qualifier::Family | Qualifier::Borderline => {
+                pre.extend(n.concepts);
+                continue;
+            }
+            Qualifier::Plain => {}
+        }
+        if !kept.is_empty() {
+            // "And" parts are read as a comma clause: they may refine the head
+            // but are not one phrase with it ("depression and anxiety" is not the
+            // mixed disorder).
+            kept.push_str(", ");
+        }
+        kept.push_str(part);
+        readings.push(n);
+    }
+    let naming = readings
+        .iter()
+        .filter(|n| n.concepts.iter().any(|c| c.score >= PART_MIN_SCORE))
+        .count();
+    if naming < 2 && kept_all {
+        // One condition and clauses about it ("diagnosed with gout", "asthma, on
+        // an inhaler"): the single reading already is the text's.
+        return None;
+    }
+    let mut out: Vec<Concept> = if kept.is_empty() {
+        Vec::new()
+    } else {
+        normalize_single(ix, &kept).concepts
+    };
+    for c in pre {
+        add_concept(&mut out, c);
+    }
+    for n in readings {
+        let strong = n.concepts.iter().filter(|c| c.score >= PART_MIN_SCORE);
+        let fresh: Vec<Concept> = strong
+            .filter(|c| {
+                out.iter()
+                    .all(|o| relation(o, c).is_none() && relation(c, o).is_none())
+            })
+            .cloned()
+            .collect();
+        for c in fresh {
+            add_concept(&mut out, c);
+        }
+    }
+    if out.is_empty() {
+        return None;
+    }
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.code.cmp(&b.code)));
+    out.truncate(MAX_CONCEPTS);
+    Some(out)
+}
+
+/// Adds a concept, keeping the better score of a code already there.
+fn add_concept(out: &mut Vec<Concept>, c: Concept) {
+    match out.iter_mut().find(|o| o.code == c.code) {
+        Some(o) if c.score > o.score => *o = c,
+        Some(_) => {}
+        None => out.push(c),
+    }
+}
+
+/// The concepts of an ICD-10-CM (or lay) term for the whole phrase, joining word
+/// included: the text read as one phrase scores at least [`COMBINATION_SCORE`]
+/// through entries whose own text holds the "and" or "with" the text joins its
+/// parts with. Entries saying "without" what the text names are not that term
+/// (stop words make "X without Y" read like "X with Y"). `None` when there is none.
+fn combination_term(ix: &Index, text: &str) -> Option<Vec<Concept>> {
+    let lower = fold(text);
+    let words_of = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .map(str::to_string)
+            .collect()
+    };
+    let typed = words_of(&lower);
+    let joins: Vec<&str> = ["and", "with"]
+        .into_iter()
+        .filter(|w| typed.iter().any(|t| t == w))
+        .collect();
+    if joins.is_empty() {
+        return None;
+    }
+    let (_, mut words) = analyze(text, false);
+    words.retain(|w| w.aside != WITHOUT);
+    for w in &mut words {
+        w.aside = 0;
+    }
+    let (terms, _) = read_words(ix, &words);
+    let says_without = typed.iter().any(|t| t == "without");
+    let whole: Vec<Concept> = concepts(ix, &terms)
+        .into_iter()
+        .filter(|c| c.score >= COMBINATION_SCORE)
+        .filter(|c| {
+            let entry = words_of(&fold(entry_text(&c.via)));
+            entry.iter().any(|t| joins.contains(&t.as_str()))
+                && (says_without || !entry.iter().any(|t| t == "without"))
+        })
+        .collect();
+    (!whole.is_empty()).then_some(whole)
+}
+
+/// The entry text inside a concept's `via` ("title 'X'", "lay term 'X' (read
+/// 'a' as 'b')").
+fn entry_text(via: &str) -> &str {
+    let Some((_, rest)) = via.split_once('\'') else {
+        return "";
+    };
+    match rest.find("' (read") {
+        Some(end) => &rest[..end],
+        None => rest.strip_suffix('\'').unwrap_or(rest),
+    }
+}
+
+/// One text read as a single statement: qualifier, borderline, asides.
+fn normalize_single(ix: &Index, text: &str) -> Normalized {
     let (qualifier, mut words) = analyze(text, false);
     // What the text says is absent is neither a concept nor word evidence.
     words.retain(|w| w.aside != WITHOUT);

@@ -632,3 +632,102 @@ fn normalize_is_fast_enough() {
     }
     assert!(start.elapsed().as_millis() < 2_000);
 }
+
+fn has_prefix(n: &Normalized, prefix: &str) -> bool {
+    n.concepts
+        .iter()
+        .any(|c| c.code.starts_with(prefix) || c.block.starts_with(prefix))
+}
+
+#[test]
+fn conjoined_conditions_name_each_one() {
+    for text in ["gout & psoriasis", "gout and psoriasis", "gout, psoriasis"] {
+        let n = normalize(text);
+        assert!(has_prefix(&n, "M10"), "{text}: {:?}", codes(&n));
+        assert!(has_prefix(&n, "L40"), "{text}: {:?}", codes(&n));
+        assert!(
+            matches("gout", text) && matches("psoriasis", text),
+            "{text}"
+        );
+    }
+    // "With" joining two conditions no ICD-10-CM term combines: both.
+    for text in [
+        "diabetes with high blood pressure",
+        "gout with high blood pressure",
+    ] {
+        assert!(matches("hypertension", text), "{text}");
+    }
+    assert!(matches("diabetes", "diabetes with high blood pressure"));
+    assert!(matches("gout", "gout with high blood pressure"));
+    // A treatment after a comma names nothing and adds nothing.
+    assert_eq!(
+        codes(&normalize("psoriasis, on methotrexate")),
+        codes(&normalize("psoriasis"))
+    );
+}
+
+#[test]
+fn a_combination_term_for_the_whole_phrase_stays_one_concept() {
+    let n = normalize("hypertensive heart disease with heart failure");
+    assert!(
+        n.concepts.iter().all(|c| c.code.starts_with("I11.0")),
+        "{:?}",
+        codes(&n)
+    );
+}
+
+#[test]
+fn negated_and_not_yet_parts_name_nothing_of_theirs() {
+    let n = normalize("eczema but no asthma");
+    assert!(!has_prefix(&n, "J45"), "{:?}", codes(&n));
+    assert!(matches("eczema", "eczema but no asthma"));
+    assert!(!matches("asthma", "eczema but no asthma"));
+    for text in ["asthma ruled out", "denies migraine"] {
+        let n = normalize(text);
+        assert_eq!(n.qualifier, Qualifier::Negated, "{text}");
+        assert!(n.concepts.is_empty(), "{text}: {:?}", codes(&n));
+    }
+    let n = normalize("denies migraine, has gout");
+    assert!(
+        has_prefix(&n, "M10") && !has_prefix(&n, "G43"),
+        "{:?}",
+        codes(&n)
+    );
+    // "Not X yet" is the stage before X where ICD-10-CM has one, else nothing.
+    let n = normalize("not hypertensive yet");
+    assert_eq!(codes(&n), ["R03.0"]);
+    assert!(!matches("hypertension", "not hypertensive yet"));
+    let n = normalize("no glaucoma yet");
+    assert!(
+        n.concepts.iter().all(|c| c.code.starts_with("H40.0")),
+        "{:?}",
+        codes(&n)
+    );
+    let n = normalize("not anemic yet");
+    assert!(n.concepts.is_empty(), "{:?}", codes(&n));
+}
+
+#[test]
+fn diabetes_types_with_digits() {
+    for text in ["T1 diabetic", "t1d, on a pump", "Type I diabetic"] {
+        assert!(matches("type 1 diabetes", text), "{text}");
+        assert!(!matches("type 2 diabetes", text), "{text}");
+    }
+    for text in ["t2 diabetes", "T2DM", "type II diabetic"] {
+        assert!(matches("type 2 diabetes", text), "{text}");
+        assert!(!matches("type 1 diabetes", text), "{text}");
+    }
+    // "T2" elsewhere is not a diabetes type.
+    assert!(!matches("diabetes", "fracture of T2 vertebra"));
+}
+
+#[test]
+fn obesity_is_not_overweight() {
+    // E66 "Overweight and obesity" holds E66.3 Overweight; a search for obesity
+    // wants obese patients only (typed-queries.tsv says so too).
+    assert!(!matches("obesity", "overweight"));
+    assert!(!matches("obese", "overweight"));
+    assert!(matches("obesity", "obesity due to excess calories"));
+    assert!(matches("obesity", "morbid obesity"));
+    assert!(matches("overweight", "overweight"));
+}

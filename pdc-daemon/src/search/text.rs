@@ -123,6 +123,104 @@ const NEGATION_PREFIXES: &[&str] = &[
     "not ",
 ];
 
+/// Trailing phrases that negate what comes before them ("asthma ruled out").
+const NEGATION_SUFFIXES: &[&str] = &[" ruled out", " excluded"];
+
+/// Words joining two statements in typed text. `Joint` ones ("and", "&") join
+/// conditions that hold together; `Aside` ones (comma, "with") add a clause the
+/// head reading already treats as an aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Connector {
+    /// "and", "&", "+", "but": the part is a statement of its own.
+    Joint,
+    /// ",", ";", "with", "w/": a clause that may also refine the head.
+    Aside,
+}
+
+/// Splits typed text at its top-level connectors (outside parentheses) into
+/// parts, each with the connector before it (`None` for the first). Text with no
+/// connector gives one part.
+pub(crate) fn conjunct_parts(text: &str) -> Vec<(Option<Connector>, String)> {
+    let lower = text.to_lowercase();
+    let chars: Vec<char> = lower.chars().collect();
+    let mut parts: Vec<(Option<Connector>, String)> = Vec::new();
+    let mut current = String::new();
+    let mut pending: Option<Connector> = None;
+    let mut depth = 0i32;
+    let mut i = 0;
+    // A word connector needs a space (or the text's edge) on both sides.
+    let word_at = |i: usize, w: &str| -> bool {
+        let wc: Vec<char> = w.chars().collect();
+        let end = i + wc.len();
+        end <= chars.len()
+            && chars[i..end] == wc[..]
+            && (i == 0 || chars[i - 1] == ' ')
+            && chars.get(end).is_none_or(|c| *c == ' ')
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth = (depth - 1).max(0),
+            _ => {}
+        }
+        let found = if depth > 0 {
+            None
+        } else if matches!(c, ',' | ';') {
+            Some((Connector::Aside, 1))
+        } else if matches!(c, '&' | '+') {
+            Some((Connector::Joint, 1))
+        } else {
+            [
+                ("and", Connector::Joint),
+                ("but", Connector::Joint),
+                ("with", Connector::Aside),
+                ("w/", Connector::Aside),
+            ]
+            .iter()
+            .find(|(w, _)| word_at(i, w))
+            .map(|&(w, k)| (k, w.chars().count()))
+        };
+        match found {
+            Some((kind, len)) => {
+                if current.chars().any(char::is_alphanumeric) {
+                    parts.push((pending, std::mem::take(&mut current)));
+                    pending = Some(kind);
+                } else {
+                    current.clear();
+                    // A connector before any statement changes nothing.
+                    pending = pending.or(if parts.is_empty() { None } else { Some(kind) });
+                }
+                i += len;
+            }
+            None => {
+                current.push(c);
+                i += 1;
+            }
+        }
+    }
+    if current.chars().any(char::is_alphanumeric) {
+        parts.push((pending, current));
+    }
+    parts
+        .into_iter()
+        .map(|(k, p)| (k, p.trim().to_string()))
+        .collect()
+}
+
+/// "Not diabetic yet", "no diabetes yet": the text says the condition is still to
+/// come, which is the stage before it; returns the condition's words ("diabetic").
+pub(crate) fn not_yet(text: &str) -> Option<String> {
+    let folded = fold(text);
+    let t = folded
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_string();
+    let rest = strip_any(&t, NEGATION_PREFIXES)?;
+    let rest = rest.strip_suffix(" yet")?.trim();
+    let rest = rest.strip_prefix("yet ").unwrap_or(rest);
+    (!rest.is_empty()).then(|| rest.to_string())
+}
+
 /// Words that carry no meaning for matching, in ICD titles ("other", "unspecified",
 /// "NOS") or in typed text ("my", "have").
 const STOPWORDS: &[&str] = &[
@@ -232,6 +330,7 @@ const TYPED_FILLER: &[&str] = &[
     "once",
     "every",
     "told",
+    "has",
     "said",
     "say",
     "doctor",
@@ -329,6 +428,12 @@ pub(crate) fn analyze(text: &str, icd_style: bool) -> (Qualifier, Vec<Word>) {
         // concept (Z83.3), which is what the text should normalize to.
         let _ = rest;
     } else if let Some(rest) = strip_any(&lead, NEGATION_PREFIXES) {
+        qualifier = Qualifier::Negated;
+        lead = rest.to_string();
+    } else if let Some(rest) = NEGATION_SUFFIXES.iter().find_map(|s| {
+        lead.trim_end_matches(|c: char| !c.is_alphanumeric())
+            .strip_suffix(s)
+    }) {
         qualifier = Qualifier::Negated;
         lead = rest.to_string();
     } else {
@@ -514,6 +619,9 @@ fn split_words(folded: &str, icd_style: bool) -> Vec<Word> {
         }
     }
     flush(&mut current, depth, aside, &mut words);
+    if !icd_style {
+        expand_type_abbreviations(&mut words);
+    }
     rewrite_numbers(&mut words);
     join_pre(&mut words);
     if !icd_style {
@@ -586,12 +694,48 @@ fn drop_typed_filler(words: &mut Vec<Word>) {
                 .iter()
                 .any(|s| w.surface.ends_with(s));
         let counted = is_number(w) && words.get(i + 1).is_some_and(is_unit);
-        if ordinal || counted || TYPED_FILLER.contains(&w.stem.as_str()) {
+        // "Since age 9", "aged 40": an age says when, as a year does.
+        let is_age = |w: &Word| matches!(w.stem.as_str(), "age" | "aged");
+        let age = (is_age(w) && words.get(i + 1).is_some_and(is_number))
+            || (is_number(w) && i > 0 && is_age(&words[i - 1]));
+        if ordinal || counted || age || TYPED_FILLER.contains(&w.stem.as_str()) {
             keep[i] = false;
         }
     }
     let mut it = keep.into_iter();
     words.retain(|_| it.next().unwrap_or(true));
+}
+
+/// "T1D", "T2DM" and "T2 diabetes": the diabetes type typed as a letter and a
+/// digit becomes "type 1 diabetes" / "type 2", the words of the ICD-10-CM titles.
+/// A bare "t1"/"t2" only before a diabetes word, since "T2" is also a vertebra.
+fn expand_type_abbreviations(words: &mut Vec<Word>) {
+    let mut out: Vec<Word> = Vec::with_capacity(words.len() + 2);
+    for i in 0..words.len() {
+        let w = &words[i];
+        let typed = w
+            .surface
+            .strip_prefix('t')
+            .and_then(|r| r.split_at_checked(1))
+            .filter(|(d, _)| matches!(*d, "1" | "2"));
+        let next_is_diabetes = words
+            .get(i + 1)
+            .is_some_and(|n| n.surface.starts_with("diabet") || n.surface == "dm");
+        let word = |s: &str| Word {
+            surface: s.to_string(),
+            stem: stem(s),
+            optional: w.optional,
+            aside: w.aside,
+        };
+        match typed {
+            Some((d, "d" | "dm")) => {
+                out.extend([word("type"), word(d), word("diabetes")]);
+            }
+            Some((d, "")) if next_is_diabetes => out.extend([word("type"), word(d)]),
+            _ => out.push(w.clone()),
+        }
+    }
+    *words = out;
 }
 
 /// "Type II", "type two" and "stage iii" mean the same as the arabic numeral the

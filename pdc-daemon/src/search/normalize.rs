@@ -142,7 +142,7 @@ fn conjoined(ix: &Index, text: &str, single: &Normalized) -> Option<Vec<Concept>
     let mut readings: Vec<Normalized> = Vec::new();
     let mut pre: Vec<Concept> = Vec::new();
     let mut kept_all = true;
-    for (_, part) in &parts {
+    for part in &parts {
         let n = normalize_with(ix, part);
         if n.qualifier != Qualifier::Plain {
             kept_all = false;

@@ -13,7 +13,8 @@ pub enum Qualifier {
     Plain,
     /// "Family history of ...": a relative had it, the person did not.
     Family,
-    /// "No ...", "ruled out ...": the person does not have it.
+    /// "No ...", "ruled out ...", "... ruled out", "suspected ...": the person does
+    /// not have it, or is not known to.
     Negated,
     /// "Borderline X", "pre-X": the stage before X. The person does not have X; the
     /// text reads as the ICD-10-CM concept for that stage where there is one
@@ -121,31 +122,29 @@ const NEGATION_PREFIXES: &[&str] = &[
     "absence of ",
     "no ",
     "not ",
+    // Uncertain diagnoses are not coded as the condition (ICD-10-CM outpatient
+    // guidelines): the person is not known to have it.
+    "possible ",
+    "possibly ",
+    "suspected ",
+    "suspect ",
+    "probable ",
 ];
 
 /// Trailing phrases that negate what comes before them ("asthma ruled out").
 const NEGATION_SUFFIXES: &[&str] = &[" ruled out", " excluded"];
 
-/// Words joining two statements in typed text. `Joint` ones ("and", "&") join
-/// conditions that hold together; `Aside` ones (comma, "with") add a clause the
-/// head reading already treats as an aside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Connector {
-    /// "and", "&", "+", "but": the part is a statement of its own.
-    Joint,
-    /// ",", ";", "with", "w/": a clause that may also refine the head.
-    Aside,
-}
+/// Words joining two statements in typed text: "and", "but", "with", "w/" (as
+/// words), and ",", ";", "&", "+".
+const CONNECTOR_WORDS: &[&str] = &["and", "but", "with", "w/"];
 
-/// Splits typed text at its top-level connectors (outside parentheses) into
-/// parts, each with the connector before it (`None` for the first). Text with no
+/// Splits typed text at its top-level connectors (outside parentheses, see
+/// [`CONNECTOR_WORDS`]) into its parts, lowercased and trimmed. Text with no
 /// connector gives one part.
-pub(crate) fn conjunct_parts(text: &str) -> Vec<(Option<Connector>, String)> {
-    let lower = text.to_lowercase();
-    let chars: Vec<char> = lower.chars().collect();
-    let mut parts: Vec<(Option<Connector>, String)> = Vec::new();
+pub(crate) fn conjunct_parts(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.to_lowercase().chars().collect();
+    let mut parts: Vec<String> = Vec::new();
     let mut current = String::new();
-    let mut pending: Option<Connector> = None;
     let mut depth = 0i32;
     let mut i = 0;
     // A word connector needs a space (or the text's edge) on both sides.
@@ -164,32 +163,21 @@ pub(crate) fn conjunct_parts(text: &str) -> Vec<(Option<Connector>, String)> {
             ')' | ']' => depth = (depth - 1).max(0),
             _ => {}
         }
-        let found = if depth > 0 {
+        let connector_len = if depth > 0 {
             None
-        } else if matches!(c, ',' | ';') {
-            Some((Connector::Aside, 1))
-        } else if matches!(c, '&' | '+') {
-            Some((Connector::Joint, 1))
+        } else if matches!(c, ',' | ';' | '&' | '+') {
+            Some(1)
         } else {
-            [
-                ("and", Connector::Joint),
-                ("but", Connector::Joint),
-                ("with", Connector::Aside),
-                ("w/", Connector::Aside),
-            ]
-            .iter()
-            .find(|(w, _)| word_at(i, w))
-            .map(|&(w, k)| (k, w.chars().count()))
+            CONNECTOR_WORDS
+                .iter()
+                .find(|w| word_at(i, w))
+                .map(|w| w.chars().count())
         };
-        match found {
-            Some((kind, len)) => {
-                if current.chars().any(char::is_alphanumeric) {
-                    parts.push((pending, std::mem::take(&mut current)));
-                    pending = Some(kind);
-                } else {
-                    current.clear();
-                    // A connector before any statement changes nothing.
-                    pending = pending.or(if parts.is_empty() { None } else { Some(kind) });
+        match connector_len {
+            Some(len) => {
+                let part = std::mem::take(&mut current);
+                if part.chars().any(char::is_alphanumeric) {
+                    parts.push(part.trim().to_string());
                 }
                 i += len;
             }
@@ -200,12 +188,9 @@ pub(crate) fn conjunct_parts(text: &str) -> Vec<(Option<Connector>, String)> {
         }
     }
     if current.chars().any(char::is_alphanumeric) {
-        parts.push((pending, current));
+        parts.push(current.trim().to_string());
     }
     parts
-        .into_iter()
-        .map(|(k, p)| (k, p.trim().to_string()))
-        .collect()
 }
 
 /// "Not diabetic yet", "no diabetes yet": the text says the condition is still to
@@ -410,6 +395,11 @@ pub(crate) fn analyze(text: &str, icd_style: bool) -> (Qualifier, Vec<Word>) {
             folded.replace_range(at..at + tag.len(), " ");
         }
     }
+    // "?asthma", "asthma?": a question mark makes the diagnosis uncertain.
+    let questioned = !icd_style && {
+        let t = folded.trim();
+        t.starts_with('?') || t.ends_with('?')
+    };
     let mut lead = folded
         .trim_start_matches(|c: char| !c.is_alphanumeric())
         .to_string();
@@ -427,6 +417,8 @@ pub(crate) fn analyze(text: &str, icd_style: bool) -> (Qualifier, Vec<Word>) {
         // Keep the words: "family history of diabetes" is itself an ICD-10-CM
         // concept (Z83.3), which is what the text should normalize to.
         let _ = rest;
+    } else if questioned {
+        qualifier = Qualifier::Negated;
     } else if let Some(rest) = strip_any(&lead, NEGATION_PREFIXES) {
         qualifier = Qualifier::Negated;
         lead = rest.to_string();
@@ -906,6 +898,52 @@ mod tests {
         .1;
         assert!(title.iter().all(|w| w.aside == 0));
         assert!(title.iter().any(|w| w.stem == "2019"));
+    }
+
+    #[test]
+    fn connectors_split_typed_text_outside_parentheses() {
+        assert_eq!(
+            conjunct_parts("Gout & eczema, migraines and acne"),
+            ["gout", "eczema", "migraines", "acne"]
+        );
+        assert_eq!(
+            conjunct_parts("psoriasis w/ joint pain; no gout but acne"),
+            ["psoriasis", "joint pain", "no gout", "acne"]
+        );
+        // Inside parentheses, and inside words ("sandwich", "without"), nothing.
+        assert_eq!(
+            conjunct_parts("kidney disease (stage 2, and stable)"),
+            ["kidney disease (stage 2, and stable)"]
+        );
+        assert_eq!(conjunct_parts("handwithout"), ["handwithout"]);
+        assert_eq!(
+            conjunct_parts("fracture without displacement"),
+            ["fracture without displacement"]
+        );
+    }
+
+    #[test]
+    fn negation_and_uncertainty_before_and_after() {
+        for text in [
+            "denies gout",
+            "gout ruled out",
+            "suspected gout",
+            "possible gout",
+            "gout?",
+            "? gout",
+        ] {
+            assert_eq!(analyze(text, false).0, Qualifier::Negated, "{text}");
+        }
+        assert_eq!(not_yet("Not anemic yet.").as_deref(), Some("anemic"));
+        assert_eq!(not_yet("not anemic"), None);
+    }
+
+    #[test]
+    fn diabetes_types_typed_as_letter_and_digit() {
+        assert_eq!(stems("T1D"), ["type", "1", "diabete"]);
+        assert_eq!(stems("t2 diabetic"), ["type", "2", "diabetic"]);
+        assert_eq!(stems("T2 vertebra"), ["t2", "vertebra"]);
+        assert_eq!(stems("asthma since age 7"), ["asthma"]);
     }
 
     #[test]

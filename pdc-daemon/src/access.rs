@@ -210,7 +210,14 @@ pub(crate) fn guard_context(
     purpose: &str,
     at_ms: u64,
 ) -> RequestContext {
-    guard_context_with(requester, staff_user, query, purpose, at_ms, disease_category)
+    guard_context_with(
+        requester,
+        staff_user,
+        query,
+        purpose,
+        at_ms,
+        disease_category,
+    )
 }
 
 /// [`guard_context`] with the category from `categorize`, which must be

@@ -37,10 +37,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 pub use self::eval::{GuardEvalReport, evaluate_trace, run_guard_eval};
-pub use self::trace::{AttackKind, Label, Trace, TraceError, TraceLine, TraceRequest};
-pub use self::traffic::{Generator, generate_traffic};
 use self::features::{Event, Features, N, Party, Profile, fnv, hour_of};
 use self::model::{Model, ModelState};
+pub use self::trace::{AttackKind, Label, Trace, TraceError, TraceLine, TraceRequest};
+pub use self::traffic::{Generator, generate_traffic};
 
 /// Version of the snapshot format written by [`Guard::snapshot`].
 const SNAPSHOT_VERSION: u32 = 1;

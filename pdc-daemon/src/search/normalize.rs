@@ -139,11 +139,11 @@ fn conjoined(ix: &Index, text: &str, single: &Normalized) -> Option<Vec<Concept>
         return Some(whole);
     }
     let mut kept = String::new();
-    let mut readings: Vec<Normalized> = Vec::new();
+    let mut readings: Vec<(bool, Normalized)> = Vec::new();
     let mut pre: Vec<Concept> = Vec::new();
     let mut kept_all = true;
     for part in &parts {
-        let n = normalize_with(ix, part);
+        let n = normalize_with(ix, &part.text);
         if n.qualifier != Qualifier::Plain {
             kept_all = false;
         }
@@ -163,12 +163,17 @@ fn conjoined(ix: &Index, text: &str, single: &Normalized) -> Option<Vec<Concept>
             // mixed disorder).
             kept.push_str(", ");
         }
-        kept.push_str(part);
-        readings.push(n);
+        kept.push_str(&part.text);
+        readings.push((part.after_since, n));
     }
+    // What a condition began with adds conditions, not circumstances (chapter
+    // Z00-Z99: "since my divorce", "since my 2nd child").
+    let adds = |after_since: bool, c: &Concept| {
+        c.score >= PART_MIN_SCORE && !(after_since && c.code.starts_with('Z'))
+    };
     let naming = readings
         .iter()
-        .filter(|n| n.concepts.iter().any(|c| c.score >= PART_MIN_SCORE))
+        .filter(|(since, n)| n.concepts.iter().any(|c| adds(*since, c)))
         .count();
     if naming < 2 && kept_all {
         // One condition and clauses about it ("diagnosed with gout", "asthma, on
@@ -183,8 +188,8 @@ fn conjoined(ix: &Index, text: &str, single: &Normalized) -> Option<Vec<Concept>
     for c in pre {
         add_concept(&mut out, c);
     }
-    for n in readings {
-        let strong = n.concepts.iter().filter(|c| c.score >= PART_MIN_SCORE);
+    for (since, n) in readings {
+        let strong = n.concepts.iter().filter(|c| adds(since, c));
         let fresh: Vec<Concept> = strong
             .filter(|c| {
                 out.iter()

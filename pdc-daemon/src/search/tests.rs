@@ -659,6 +659,13 @@ fn conjoined_conditions_name_each_one() {
     }
     assert!(matches("diabetes", "diabetes with high blood pressure"));
     assert!(matches("gout", "gout with high blood pressure"));
+    // What a condition began with may be one too; a time names nothing.
+    let text = "kidney stones since my gout";
+    assert!(matches("gout", text) && matches("kidney stones", text));
+    assert_eq!(
+        codes(&normalize("kidney stones since 2012")),
+        codes(&normalize("kidney stones"))
+    );
     // A treatment after a comma names nothing and adds nothing.
     assert_eq!(
         codes(&normalize("psoriasis, on methotrexate")),

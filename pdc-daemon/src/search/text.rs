@@ -134,16 +134,27 @@ const NEGATION_PREFIXES: &[&str] = &[
 /// Trailing phrases that negate what comes before them ("asthma ruled out").
 const NEGATION_SUFFIXES: &[&str] = &[" ruled out", " excluded"];
 
-/// Words joining two statements in typed text: "and", "but", "with", "w/" (as
-/// words), and ",", ";", "&", "+".
-const CONNECTOR_WORDS: &[&str] = &["and", "but", "with", "w/"];
+/// Words joining two statements in typed text: "and", "but", "with", "w/",
+/// "since" (as words), and ",", ";", "&", "+". "Since" joins a condition and what
+/// it began with, which may be one too ("heart failure since my heart attack").
+const CONNECTOR_WORDS: &[&str] = &["and", "but", "with", "w/", "since"];
+
+/// One part of a typed text between connectors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Part {
+    /// The part, lowercased and trimmed.
+    pub(crate) text: String,
+    /// It follows "since": it says what the condition began with, which may be a
+    /// condition but not a circumstance ("since my divorce").
+    pub(crate) after_since: bool,
+}
 
 /// Splits typed text at its top-level connectors (outside parentheses, see
-/// [`CONNECTOR_WORDS`]) into its parts, lowercased and trimmed. Text with no
-/// connector gives one part.
-pub(crate) fn conjunct_parts(text: &str) -> Vec<String> {
+/// [`CONNECTOR_WORDS`]) into its parts. Text with no connector gives one part.
+pub(crate) fn conjunct_parts(text: &str) -> Vec<Part> {
     let chars: Vec<char> = text.to_lowercase().chars().collect();
-    let mut parts: Vec<String> = Vec::new();
+    let mut parts: Vec<Part> = Vec::new();
+    let mut after_since = false;
     let mut current = String::new();
     let mut depth = 0i32;
     let mut i = 0;
@@ -163,23 +174,24 @@ pub(crate) fn conjunct_parts(text: &str) -> Vec<String> {
             ')' | ']' => depth = (depth - 1).max(0),
             _ => {}
         }
-        let connector_len = if depth > 0 {
+        let connector = if depth > 0 {
             None
         } else if matches!(c, ',' | ';' | '&' | '+') {
-            Some(1)
+            Some(",")
         } else {
-            CONNECTOR_WORDS
-                .iter()
-                .find(|w| word_at(i, w))
-                .map(|w| w.chars().count())
+            CONNECTOR_WORDS.iter().copied().find(|w| word_at(i, w))
         };
-        match connector_len {
-            Some(len) => {
+        match connector {
+            Some(w) => {
                 let part = std::mem::take(&mut current);
                 if part.chars().any(char::is_alphanumeric) {
-                    parts.push(part.trim().to_string());
+                    parts.push(Part {
+                        text: part.trim().to_string(),
+                        after_since,
+                    });
                 }
-                i += len;
+                after_since = w == "since";
+                i += w.chars().count();
             }
             None => {
                 current.push(c);
@@ -188,7 +200,10 @@ pub(crate) fn conjunct_parts(text: &str) -> Vec<String> {
         }
     }
     if current.chars().any(char::is_alphanumeric) {
-        parts.push(current.trim().to_string());
+        parts.push(Part {
+            text: current.trim().to_string(),
+            after_since,
+        });
     }
     parts
 }
@@ -575,10 +590,10 @@ fn split_words(folded: &str, icd_style: bool) -> Vec<Word> {
                     base = WITHOUT;
                     aside = WITHOUT;
                 }
-                // "Diabetes with nerve damage", "OSA on CPAP": what follows
-                // describes the head (a manifestation, a treatment) and may refine
-                // it, as a parenthesis may.
-                "with" | "on" => {
+                // "Diabetes with nerve damage", "OSA on CPAP", "gout since my
+                // operation": what follows describes the head (a manifestation, a
+                // treatment, when it began) and may refine it, as a parenthesis may.
+                "with" | "on" | "since" => {
                     clauses = clauses.saturating_add(1).min(WITHOUT - 1);
                     base = clauses;
                     aside = base;
@@ -881,6 +896,12 @@ mod tests {
             .map(|w| w.aside)
             .collect();
         assert_eq!(asides, [0, 1, 3]);
+        let since: Vec<u16> = analyze("eczema since my move abroad", false)
+            .1
+            .iter()
+            .map(|w| w.aside)
+            .collect();
+        assert_eq!(since, [0, 1, 1]);
         let without = analyze("concussion without loss of consciousness", false).1;
         assert!(
             without[1..].iter().all(|w| w.aside == WITHOUT),
@@ -900,24 +921,31 @@ mod tests {
         assert!(title.iter().any(|w| w.stem == "2019"));
     }
 
+    fn part_texts(text: &str) -> Vec<String> {
+        conjunct_parts(text).into_iter().map(|p| p.text).collect()
+    }
+
     #[test]
     fn connectors_split_typed_text_outside_parentheses() {
+        let since = conjunct_parts("acne since my move, and eczema");
+        let after: Vec<bool> = since.iter().map(|p| p.after_since).collect();
+        assert_eq!(after, [false, true, false]);
         assert_eq!(
-            conjunct_parts("Gout & eczema, migraines and acne"),
+            part_texts("Gout & eczema, migraines and acne"),
             ["gout", "eczema", "migraines", "acne"]
         );
         assert_eq!(
-            conjunct_parts("psoriasis w/ joint pain; no gout but acne"),
+            part_texts("psoriasis w/ joint pain; no gout but acne"),
             ["psoriasis", "joint pain", "no gout", "acne"]
         );
         // Inside parentheses, and inside words ("sandwich", "without"), nothing.
         assert_eq!(
-            conjunct_parts("kidney disease (stage 2, and stable)"),
+            part_texts("kidney disease (stage 2, and stable)"),
             ["kidney disease (stage 2, and stable)"]
         );
-        assert_eq!(conjunct_parts("handwithout"), ["handwithout"]);
+        assert_eq!(part_texts("handwithout"), ["handwithout"]);
         assert_eq!(
-            conjunct_parts("fracture without displacement"),
+            part_texts("fracture without displacement"),
             ["fracture without displacement"]
         );
     }

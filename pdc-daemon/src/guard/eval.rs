@@ -26,21 +26,24 @@ const DETECT_WITHIN: usize = 5;
 /// The fixed baseline: a per-requester limit, set just above what busy
 /// hospitals reach in normal traffic.
 const BASELINE_PER_MINUTE: usize = 4;
-/// The z-score baseline's window: requests of the last 10 minutes, compared with
-/// the requester's own counts per 10-minute bucket since it was first seen
-/// (empty buckets included).
-const Z_WINDOW: u64 = 10 * MINUTE;
-/// Flag when the window's count lies this many standard deviations above the
-/// requester's mean count.
+/// The adaptive baseline's long window: its counts and distinct categories
+/// are of the requester's last hour.
+const Z_LONG: u64 = 60 * MINUTE;
+/// Flag when a count lies this many standard deviations above the requester's
+/// own usual value of it.
 const Z_THRESHOLD: f64 = 4.0;
-/// Smallest standard deviation used: clinicians work in sessions, so a
-/// requester's counts are burstier than its history's spread suggests, and a
-/// requester with very regular counts must not be flagged for a few extra
-/// requests (with 4 sd, at least 8 above its mean).
-const Z_SD_FLOOR: f64 = 2.0;
-/// Buckets of history (6 hours) before the z-score is trusted; until then the
-/// requester is held to the fixed limit.
-const Z_MIN_BUCKETS: f64 = 36.0;
+/// Smallest standard deviation assumed per measure (requests in the last
+/// minute, in the last hour, distinct categories in the last hour): a very
+/// regular requester must not be flagged for one extra request.
+const Z_SD_FLOOR: [f64; 3] = [1.0, 3.0, 1.5];
+/// Weight of one unflagged request in the requester's running mean and
+/// variance (about the last 50 requests).
+const Z_ALPHA: f64 = 0.02;
+/// Unflagged requests of a requester before its own statistics are trusted;
+/// until then only the fixed limit applies.
+const Z_MIN_SAMPLES: u32 = 30;
+/// Most requests of one requester kept for the windows.
+const Z_MAX_RECENT: usize = 4096;
 
 /// A request as the guard is handed it: built from a [`TraceRequest`] alone.
 #[derive(Debug, Clone)]
@@ -108,35 +111,27 @@ impl RateLimit {
     }
 }
 
-/// One requester's counts for the z-score baseline.
+/// One requester's recent requests and its own usual values for the
+/// adaptive baseline.
 #[derive(Debug, Clone, Default)]
 struct Counts {
-    recent: VecDeque<u64>,
-    bucket: u64,
-    in_bucket: f64,
-    /// Welford's running count, mean and sum of squared deviations of past buckets.
-    n: f64,
-    mean: f64,
-    m2: f64,
+    /// Time and category hash of its requests of the last [`Z_LONG`].
+    recent: VecDeque<(u64, Option<u64>)>,
+    /// Unflagged requests learned from.
+    n: u32,
+    /// Running mean and variance of each measure, sampled at its requests.
+    mean: [f64; 3],
+    var: [f64; 3],
 }
 
-impl Counts {
-    /// Adds `k` buckets that all held `value` requests (Chan's parallel update).
-    fn add(&mut self, value: f64, k: f64) {
-        if k <= 0.0 {
-            return;
-        }
-        let n = self.n + k;
-        let delta = value - self.mean;
-        self.mean += delta * k / n;
-        self.m2 += delta * delta * self.n * k / n;
-        self.n = n;
-    }
-}
-
-/// The adaptive baseline: flags a request when its requester's count in the last
-/// [`Z_WINDOW`] is more than [`Z_THRESHOLD`] standard deviations above that
-/// requester's own history of counts per window.
+/// The adaptive baseline: a per-requester limit that is the fixed limit OR a
+/// z-score against the requester's own history, on three measures taken at
+/// each of its requests: requests in the last minute, requests in the last
+/// hour, distinct disease categories in the last hour. A measure more than
+/// [`Z_THRESHOLD`] standard deviations above the requester's own running mean
+/// (learned from its unflagged requests) flags, so it catches everything the
+/// fixed limit catches and, for a requester with habits, bursts and breadth
+/// well below that limit.
 #[derive(Debug, Clone, Default)]
 struct ZScore {
     seen: HashMap<String, Counts>,
@@ -145,32 +140,45 @@ struct ZScore {
 impl ZScore {
     fn check(&mut self, ctx: &RequestContext) -> bool {
         let t = ctx.now_ms;
-        let b = t / Z_WINDOW;
-        let c = self
-            .seen
-            .entry(ctx.requester.clone())
-            .or_insert_with(|| Counts {
-                bucket: b,
-                ..Counts::default()
-            });
-        if b > c.bucket {
-            let closed = c.in_bucket;
-            c.add(closed, 1.0);
-            c.add(0.0, (b - c.bucket - 1) as f64);
-            c.bucket = b;
-            c.in_bucket = 0.0;
-        }
-        c.in_bucket += 1.0;
-        c.recent.push_back(t);
-        while c.recent.front().is_some_and(|r| r + Z_WINDOW <= t) {
+        let c = self.seen.entry(ctx.requester.clone()).or_default();
+        let cat = ctx.disease_category.as_deref().map(super::features::fnv);
+        c.recent.push_back((t, cat));
+        while c.recent.len() > Z_MAX_RECENT
+            || c.recent.front().is_some_and(|(r, _)| r + Z_LONG <= t)
+        {
             c.recent.pop_front();
         }
-        if c.n < Z_MIN_BUCKETS {
-            let last_minute = c.recent.iter().filter(|r| *r + MINUTE > t).count();
-            return last_minute > BASELINE_PER_MINUTE;
+        let minute = c.recent.iter().filter(|(r, _)| r + MINUTE > t).count();
+        let mut cats: Vec<u64> = Vec::new();
+        for (_, k) in &c.recent {
+            if let Some(k) = k
+                && !cats.contains(k)
+            {
+                cats.push(*k);
+            }
         }
-        let sd = (c.m2 / c.n).sqrt().max(Z_SD_FLOOR);
-        (c.recent.len() as f64 - c.mean) / sd > Z_THRESHOLD
+        let v = [minute as f64, c.recent.len() as f64, cats.len() as f64];
+        let fixed = minute > BASELINE_PER_MINUTE;
+        let adaptive = c.n >= Z_MIN_SAMPLES
+            && (0..3).any(|k| {
+                let sd = c.var[k].sqrt().max(Z_SD_FLOOR[k]);
+                (v[k] - c.mean[k]) / sd > Z_THRESHOLD
+            });
+        let flagged = fixed || adaptive;
+        if !flagged {
+            let first = c.n == 0;
+            for ((mean, var), x) in c.mean.iter_mut().zip(c.var.iter_mut()).zip(v) {
+                if first {
+                    *mean = x;
+                } else {
+                    let d = x - *mean;
+                    *mean += Z_ALPHA * d;
+                    *var = (1.0 - Z_ALPHA) * (*var + Z_ALPHA * d * d);
+                }
+            }
+            c.n = c.n.saturating_add(1);
+        }
+        flagged
     }
 }
 
@@ -368,7 +376,7 @@ impl fmt::Display for GuardEvalReport {
         writeln!(
             f,
             "false positives on normal traffic: guard {}/{} = {:.4}, limit ({BASELINE_PER_MINUTE} req/min per requester) {}/{} = {:.4}, \
-             zscore (10-min count > mean + {Z_THRESHOLD} sd of the requester's own) {}/{} = {:.4}",
+             zscore (the limit, or 1-min / 1-h count or 1-h distinct categories > mean + {Z_THRESHOLD} sd of the requester's own) {}/{} = {:.4}",
             self.false_positives,
             self.normal,
             self.fpr(),
@@ -584,33 +592,53 @@ mod tests {
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
-    #[test]
-    fn zscore_flags_a_burst_against_the_requesters_own_history() {
-        let ctx = |t: u64| access::guard_context_with("h", "s", "asthma", "treatment", t, |_| None);
-        let mut z = ZScore::default();
-        // A day of two requests every 10 minutes: the fixed limit would pass
-        // a burst of 4 a minute, the z-score must not.
-        let mut t = 0;
-        for _ in 0..144 {
-            assert!(!z.check(&ctx(t)));
-            assert!(!z.check(&ctx(t + 1000)));
-            t += Z_WINDOW;
-        }
-        let flagged = (0..12)
-            .map(|i| z.check(&ctx(t + i * 15_000)))
-            .collect::<Vec<_>>();
-        assert!(!flagged[0], "{flagged:?}");
-        assert!(flagged.iter().any(|f| *f), "{flagged:?}");
+    /// A request of requester `h` at `t` whose query is also its category.
+    fn zctx(h: &str, cat: &str, t: u64) -> RequestContext {
+        access::guard_context_with(h, "s", cat, "treatment", t, |q| Some(q.to_owned()))
     }
 
-    /// The gate: every seed of the clinic generator and two of the shifted one.
-    /// The traces are independent, so they run on threads (the debug suite has
-    /// ten fortnights to replay).
+    #[test]
+    fn adaptive_limit_flags_what_the_fixed_limit_flags() {
+        // A requester never seen before: no habits, so only the fixed limit
+        // applies, and its fifth request within a minute is over it.
+        let mut z = ZScore::default();
+        let flagged: Vec<bool> = (0..5)
+            .map(|i| z.check(&zctx("h", "asthma", i * 5_000)))
+            .collect();
+        assert_eq!(flagged, [false, false, false, false, true]);
+    }
+
+    #[test]
+    fn adaptive_limit_flags_breadth_against_the_requesters_own_history() {
+        let mut z = ZScore::default();
+        // Two days of one request every 10 minutes, alternating between two
+        // categories: about 6 requests and 2 categories an hour.
+        let mut t = 0;
+        for i in 0..288 {
+            let cat = if i % 2 == 0 { "asthma" } else { "diabetes" };
+            assert!(!z.check(&zctx("h", cat, t)), "habit request {i}");
+            t += 10 * MINUTE;
+        }
+        // Then a new category every 2 minutes: never over the fixed limit,
+        // but far broader than this requester's own hours.
+        let flagged: Vec<bool> = (0..15)
+            .map(|i| z.check(&zctx("h", &format!("cat{i}"), t + (i + 1) * 2 * MINUTE)))
+            .collect();
+        assert!(!flagged[0], "{flagged:?}");
+        assert!(flagged.iter().any(|f| *f), "{flagged:?}");
+        // Another requester's habits do not make it lenient or strict.
+        assert!(!z.check(&zctx("other", "cat0", t)));
+    }
+
+    /// The gate: every seed of the clinic generator and the shifted one's
+    /// tuning seeds 1-5 (seeds 6-8 are held out: run by hand, reported in
+    /// BENCHMARKS.md, never tuned on). The traces are independent, so they run
+    /// on threads (the debug suite has thirteen fortnights to replay).
     #[test]
     fn meets_targets_over_seeds() {
         let runs: Vec<(Generator, u64)> = (1..=8)
             .map(|s| (Generator::Clinic, s))
-            .chain([(Generator::Shifted, 1), (Generator::Shifted, 2)])
+            .chain((1..=5).map(|s| (Generator::Shifted, s)))
             .collect();
         let reports: Vec<(Generator, u64, GuardEvalReport)> = std::thread::scope(|scope| {
             let handles: Vec<_> = runs
@@ -630,11 +658,8 @@ mod tests {
             assert!(last.contains(" zscore_fpr="), "{last}");
             match g {
                 Generator::Clinic => {
-                    // GAP: the target is detection >= 0.95 on every seed; seed 7
-                    // reaches 0.94 (slow drip 16/20, off-hours bulk 18/20), one
-                    // episode short. Asserted: no seed below 0.94, the mean of the
-                    // eight seeds at the target.
-                    assert!(r.detection() >= 0.94, "{what}: {r}");
+                    // The targets, met on every seed.
+                    assert!(r.detection() >= 0.95, "{what}: {r}");
                     assert!(r.fpr() <= 0.01, "{what}: {r}");
                     clinic_detection.push(r.detection());
                     for kind in [AttackKind::Drip, AttackKind::Breadth] {
@@ -649,14 +674,16 @@ mod tests {
                 }
                 Generator::Shifted => {
                     // GAP, not met: the targets (detection >= 0.95, fpr <= 0.01)
-                    // fail on traffic unlike the guard's prior. Seeds 1-2 reach
-                    // detection 0.41 / 0.31 and fpr 0.030 / 0.013: breadth,
-                    // drip, compromised staff and drift go mostly unseen among
-                    // broad night-shift and research habits, and bursty EDs are
-                    // flagged. Asserted here is only what the guard reaches, so a
-                    // regression shows; scraping is still always caught.
-                    assert!(r.detection() >= 0.30, "{what}: {r}");
-                    assert!(r.fpr() <= 0.035, "{what}: {r}");
+                    // fail on traffic unlike the guard's prior. With each party
+                    // judged against its own habits, seeds 1-5 reach detection
+                    // 0.47-0.60 (was 0.31-0.41) at fpr 0.008-0.016 (was
+                    // 0.013-0.030): slow drip, compromised staff and drift keep
+                    // the victim's pace and mostly its categories in their first
+                    // five requests, and bursty emergency nights still cost
+                    // false positives. Asserted here is what the guard reaches,
+                    // so a regression shows; scraping is always caught.
+                    assert!(r.detection() >= 0.45, "{what}: {r}");
+                    assert!(r.fpr() <= 0.016, "{what}: {r}");
                     let scrape = r
                         .kind(AttackKind::Scrape)
                         .map(|k| (k.guard.detected, k.episodes));

@@ -84,6 +84,53 @@ const MAX_KEYS: usize = 1024;
 /// Weight of one accepted request in a profile's running "usual" values.
 const USUAL_ALPHA: f64 = 0.05;
 
+/// Mean absolute deviations above a party's usual value that count as its own
+/// "top 1 %" (see [`Profile::own_exceedance`]) for breadth, novelty and
+/// records: about the 99th percentile of a normal spread (2.33 sd = 2.9 mean
+/// deviations), a little tighter because these features are small counts.
+const OWN_SPREAD: f64 = 2.5;
+
+/// The same for how fast and how much a party asks: clinical work comes in
+/// sessions and surges, so these counts are heavy-tailed and a party's own
+/// mean deviation understates how far its ordinary busy hours reach.
+const OWN_SPREAD_BURSTY: f64 = 4.5;
+
+/// The rate and volume features, judged with [`OWN_SPREAD_BURSTY`].
+pub(super) const BURSTY: [usize; 4] = [RATE_SHORT, REQUESTER_RATE, PACE, DISTINCT_QUERIES];
+
+/// Largest exceedance one feature may contribute against a party's own habits
+/// (as the model caps the node-wide one).
+const MAX_OWN_EXCEEDANCE: f64 = 20.0;
+
+/// Features judged against a party's own habits once it has enough of them:
+/// how fast, how much and how broadly it asks. Hours and purpose are already
+/// relative to a reference profile; denials and newness are not habits.
+pub(super) const HABITS: [usize; 10] = [
+    RATE_SHORT,
+    REQUESTER_RATE,
+    PACE,
+    DISTINCT_QUERIES,
+    CATEGORIES_LONG,
+    BREADTH,
+    NOVEL_CATEGORIES,
+    RECORDS,
+    RARE_CATEGORIES,
+    DISTINCT_RUN,
+];
+
+/// Features about breadth and novelty, on which a party without habits of its
+/// own (nor a hospital with any) is held to the built-in prior of clinical work
+/// when that is stricter than what the node as a whole has learned: broad
+/// research or emergency habits of other hospitals must not make a newcomer's
+/// enumeration look ordinary.
+pub(super) const BREADTH_FEATURES: [usize; 5] = [
+    CATEGORIES_LONG,
+    BREADTH,
+    NOVEL_CATEGORIES,
+    RARE_CATEGORIES,
+    DISTINCT_RUN,
+];
+
 /// Stable 64-bit FNV-1a hash. Used instead of `DefaultHasher` because the hashes
 /// are persisted in snapshots and must not change between Rust releases.
 pub(super) fn fnv(s: &str) -> u64 {
@@ -137,8 +184,19 @@ pub(super) struct Profile {
     pub(super) categories: HashMap<u64, u32>,
     /// Accepted requests per purpose hash.
     pub(super) purposes: HashMap<u64, u32>,
-    /// Running average of each feature over allowed requests ("usual is ...").
+    /// Running average of each feature over answered requests ("usual is ...").
     pub(super) usual: Features,
+    /// Running mean absolute deviation of each feature from `usual`, over the
+    /// same requests: how much this party's own behaviour varies. Absent in
+    /// snapshots written before it existed (then zero, i.e. the floors).
+    #[serde(default)]
+    pub(super) dev: Features,
+    /// Requests folded into `usual` and `dev`; the party's own habits are
+    /// trusted from `maturity` of them on. Counted apart from `learned` because
+    /// snapshots written before `dev` existed have a `learned` count but no
+    /// measure yet of how much the party's behaviour varies.
+    #[serde(default)]
+    pub(super) usual_n: u32,
 }
 
 impl Profile {
@@ -148,7 +206,8 @@ impl Profile {
     }
 
     /// Folds one answered request into the profile's habits, and into its
-    /// "usual" feature values when the guard allowed it (`usual_from`).
+    /// "usual" feature values and their spread when given (`usual_from`: every
+    /// answered request the guard did not deny).
     pub(super) fn learn(
         &mut self,
         hour: usize,
@@ -157,10 +216,12 @@ impl Profile {
         usual_from: Option<&Features>,
     ) {
         if let Some(x) = usual_from {
-            if self.learned == 0 {
+            self.usual_n = self.usual_n.saturating_add(1);
+            if self.usual_n == 1 {
                 self.usual = *x;
             } else {
-                for (u, v) in self.usual.iter_mut().zip(x) {
+                for ((u, d), v) in self.usual.iter_mut().zip(self.dev.iter_mut()).zip(x) {
+                    *d += USUAL_ALPHA * ((v - *u).abs() - *d);
                     *u += USUAL_ALPHA * (v - *u);
                 }
             }
@@ -185,6 +246,27 @@ impl Profile {
         };
         let peak = (0..24).map(weight).fold(0.0, f64::max);
         1.0 - weight(hour) / peak
+    }
+
+    /// Whether this profile's own usual values and spread have seen enough
+    /// requests to judge its party by.
+    pub(super) fn has_habits(&self, maturity: u32) -> bool {
+        self.usual_n >= maturity
+    }
+
+    /// How far `value` of feature `j` sits above this party's own usual value,
+    /// in units of its own usual spread: 1.0 is about as high as its top 1 %
+    /// (mean + [`OWN_SPREAD`] mean absolute deviations, [`OWN_SPREAD_BURSTY`]
+    /// for rates), never narrower than the feature's floor, so a very regular
+    /// party is not flagged for one step off its routine.
+    pub(super) fn own_exceedance(&self, j: usize, value: f64) -> f64 {
+        let k = if BURSTY.contains(&j) {
+            OWN_SPREAD_BURSTY
+        } else {
+            OWN_SPREAD
+        };
+        let spread = (k * self.dev[j]).max(FLOORS[j]);
+        ((value - self.usual[j]) / spread).clamp(0.0, MAX_OWN_EXCEEDANCE)
     }
 
     /// The most common purpose, if any.

@@ -52,6 +52,16 @@ const MAX_PARTIES: usize = 10_000;
 /// Assessed requests waiting for their outcome; older ones are simply not learned.
 const MAX_PENDING: usize = 256;
 
+/// Node-wide exceedance (in units of the node's own 99th-percentile spread)
+/// from which a breadth or volume feature stays suspicious whatever the
+/// party's own habits.
+const FAR_BEYOND_NODE: f64 = 4.0;
+
+/// The same for how fast a party asks (rates, pace, distinct queries), lower
+/// because speed is what a scraper cannot hide and what a party's own bursty
+/// habits (an emergency department's surge) would otherwise excuse.
+const FAR_BEYOND_NODE_BURSTY: f64 = 1.0;
+
 /// Most reasons a decision gives.
 const MAX_REASONS: usize = 3;
 
@@ -520,7 +530,13 @@ impl Guard {
         };
 
         let forest = self.model.forest_score(&x);
-        let e = self.model.exceedance(&x);
+        // The party's own habits: a staff user's once it has enough of them,
+        // else its hospital's, else none (a newcomer on both levels).
+        let habits = match staff.as_ref() {
+            Some((_, st)) if st.profile.has_habits(maturity) => Some(&st.profile),
+            _ => Some(&req.profile).filter(|p| p.has_habits(maturity)),
+        };
+        let e = self.judge(&x, habits);
         let combined = e.iter().map(|v| v * v).sum::<f64>().sqrt();
         // Map the tail distance onto the forest's 0..1 scale: 1.0 (one feature at
         // its usual 99th percentile) scores 0.5, like an ordinary request.
@@ -553,7 +569,6 @@ impl Guard {
         };
 
         if verdict != Verdict::Allow {
-            let actor = staff.as_ref().map_or(&req.profile, |(_, s)| &s.profile);
             let mut order: Vec<usize> = (0..N).filter(|&j| e[j] > 0.0).collect();
             order.sort_by(|&a, &b| e[b].total_cmp(&e[a]));
             let strong = order.iter().filter(|&&j| e[j] >= 1.0).count();
@@ -564,11 +579,7 @@ impl Guard {
                 if reasons.len() >= MAX_REASONS || (strong > 0 && e[j] < 1.0) {
                     break;
                 }
-                let usual = if actor.mature(maturity) {
-                    actor.usual[j]
-                } else {
-                    self.model.median(j)
-                };
+                let usual = habits.map_or_else(|| self.model.median(j), |p| p.usual[j]);
                 let learned = match j {
                     features::NEW_STAFF => staff.as_ref().map_or(0, |(_, s)| s.profile.learned),
                     _ => req.profile.learned,
@@ -598,6 +609,40 @@ impl Guard {
         }
     }
 
+    /// Per-feature exceedances of `x` (see [`Model::exceedance`]), each party
+    /// judged against its own habits as well as the node's.
+    ///
+    /// With habits (`habits` is the staff user's or its hospital's mature
+    /// profile), how fast, how much and how broadly it asks is measured against
+    /// its own usual values and spread: a research reviewer's breadth is
+    /// ordinary for it, an emergency clinician's is not, however broad the node's
+    /// traffic as a whole. Only what is far beyond anything the node sees stays
+    /// suspicious whatever the party's habits, so no party can make a scrape
+    /// its routine. Without habits, breadth and novelty are held to the stricter
+    /// of the node's traffic and the built-in prior.
+    fn judge(&self, x: &Features, habits: Option<&Profile>) -> Features {
+        let mut e = self.model.exceedance(x);
+        match habits {
+            Some(p) => {
+                for j in features::HABITS {
+                    let own = p.own_exceedance(j, x[j]);
+                    let far = if features::BURSTY.contains(&j) {
+                        FAR_BEYOND_NODE_BURSTY
+                    } else {
+                        FAR_BEYOND_NODE
+                    };
+                    e[j] = if e[j] >= far { e[j].max(own) } else { own };
+                }
+            }
+            None => {
+                for j in features::BREADTH_FEATURES {
+                    e[j] = e[j].max(self.model.prior_exceedance(j, x[j]));
+                }
+            }
+        }
+        e
+    }
+
     /// Records how the owner answered an assessed request; an answered request
     /// the guard allowed is learned as normal behaviour.
     pub fn record_outcome(&mut self, ctx: &RequestContext, records_returned: usize, denied: bool) {
@@ -621,13 +666,17 @@ impl Guard {
             st.set_outcome(t, q, records, denied);
         }
 
-        // Habits learn from everything answered; the anomaly model and the
-        // "usual" values only from what the guard itself found ordinary.
+        // Habits, including each party's own usual values and spread, learn
+        // from everything answered: a party whose ordinary work the guard
+        // flagged (a research reviewer on a node of clinicians) must come to be
+        // judged by its own habits, or it would be flagged for ever. The
+        // node-wide anomaly model learns only from what the guard itself found
+        // ordinary, and nothing learns from a denial.
         let Some(pe) = pending.filter(|pe| pe.verdict != Verdict::Deny && !denied) else {
             return;
         };
         let allowed = pe.verdict == Verdict::Allow;
-        let usual = allowed.then_some(&pe.features);
+        let usual = Some(&pe.features);
         let hour = hour_of(t);
         let c = ctx.disease_category.as_deref().map(fnv);
         let p = fnv(&ctx.purpose);

@@ -70,6 +70,10 @@ pub(super) struct Model {
     median: Features,
     /// Per feature: max(99th percentile - median, floor).
     spread: Features,
+    /// Median and spread of the prior alone: the program's idea of ordinary
+    /// clinical work, which the node's own traffic cannot widen.
+    prior_median: Features,
+    prior_spread: Features,
     next_tree: usize,
     next_stat: usize,
     capacity: usize,
@@ -108,9 +112,13 @@ impl Model {
             state.history.drain(..start);
             state.next = 0;
         }
+        let prior = prior();
+        let (prior_median, prior_spread) = stats(&prior);
         let mut m = Self {
             state,
-            prior: prior(),
+            prior,
+            prior_median,
+            prior_spread,
             trees: vec![Tree::default(); trees.max(1)],
             median: [0.0; N],
             spread: FLOORS,
@@ -301,10 +309,35 @@ impl Model {
         e
     }
 
+    /// Like [`Model::exceedance`] for feature `j`, against the prior alone.
+    pub(super) fn prior_exceedance(&self, j: usize, value: f64) -> f64 {
+        ((value - self.prior_median[j]) / self.prior_spread[j]).clamp(0.0, MAX_EXCEEDANCE)
+    }
+
     /// The node-wide median of feature `j` ("usual" for parties without history).
     pub(super) fn median(&self, j: usize) -> f64 {
         self.median[j]
     }
+}
+
+/// Median and max(99th percentile - median, floor) of each feature of `xs`.
+fn stats(xs: &[Features]) -> (Features, Features) {
+    let mut median = [0.0; N];
+    let mut spread = FLOORS;
+    if xs.is_empty() {
+        return (median, spread);
+    }
+    for j in 0..N {
+        let mut col: Vec<f64> = xs.iter().map(|x| x[j]).collect();
+        let n = col.len();
+        let (_, med, _) = col.select_nth_unstable_by(n / 2, f64::total_cmp);
+        let med = *med;
+        let k = ((n as f64) * 0.99) as usize;
+        let (_, q99, _) = col.select_nth_unstable_by(k.min(n - 1), f64::total_cmp);
+        median[j] = med;
+        spread[j] = (*q99 - med).max(FLOORS[j]);
+    }
+    (median, spread)
 }
 
 /// Feature vectors of ordinary clinical work: a clinician searching a few times

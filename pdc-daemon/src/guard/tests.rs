@@ -468,3 +468,72 @@ fn a_deny_threshold_above_one_only_flags() {
         "flag_threshold above 1 never flags"
     );
 }
+
+/// Thirty disease blocks a broad reviewer walks through.
+fn review_blocks() -> Vec<String> {
+    (0..30).map(|i| format!("B{i:02}")).collect()
+}
+
+/// Ten days of a research reviewer's ordinary work at hospital `h-broad`: two
+/// daytime sessions, each ten searches two minutes apart in ten different
+/// blocks of [`review_blocks`].
+fn warm_reviewer(g: &mut Guard) {
+    let blocks = review_blocks();
+    let mut k = 0;
+    for d in 0..10 {
+        for session in [10, 14] {
+            for i in 0..10 {
+                let t = T0 + d * DAY + session * HOUR + i * 2 * MIN;
+                let b = &blocks[k % blocks.len()];
+                k += 7;
+                let c = ctx("h-broad", Some("rev"), Some(b), b, t);
+                g.assess(&c);
+                g.record_outcome(&c, 1, false);
+            }
+        }
+    }
+}
+
+/// Eight requests by `staff` of `requester`, each in another block of
+/// [`review_blocks`], two minutes apart from `start`: whether each was flagged.
+fn walk_blocks(g: &mut Guard, requester: &str, staff: &str, start: u64) -> Vec<bool> {
+    review_blocks()
+        .iter()
+        .step_by(3)
+        .take(8)
+        .enumerate()
+        .map(|(i, b)| {
+            let c = ctx(
+                requester,
+                Some(staff),
+                Some(b),
+                b,
+                start + i as u64 * 2 * MIN,
+            );
+            let d = g.assess(&c);
+            g.record_outcome(&c, 1, false);
+            d.verdict != Verdict::Allow
+        })
+        .collect()
+}
+
+#[test]
+fn each_party_is_judged_against_its_own_habits() {
+    // One node, two hospitals: a reviewer whose work is broad, a clinician
+    // whose work is narrow. The same walk through eight blocks is ordinary for
+    // the first and breadth enumeration for the second, however broad the
+    // node's traffic as a whole is.
+    let mut g = Guard::new(GuardConfig::default()).unwrap();
+    warm_reviewer(&mut g);
+    warm(&mut g, "h-narrow", "alice", 9..13, 10);
+    let reviewer = walk_blocks(&mut g, "h-broad", "rev", T0 + 11 * DAY + 10 * HOUR);
+    assert!(
+        reviewer.iter().all(|f| !f),
+        "reviewer flagged: {reviewer:?}"
+    );
+    let clinician = walk_blocks(&mut g, "h-narrow", "alice", T0 + 11 * DAY + 11 * HOUR);
+    assert!(
+        clinician.iter().take(5).any(|f| *f),
+        "clinician not flagged within 5: {clinician:?}"
+    );
+}

@@ -139,7 +139,8 @@ pub struct GuardConfig {
     /// Requests sampled per tree.
     pub sample_size: usize,
     /// Accepted requests a requester or staff user needs before its own habits
-    /// (hours, categories, purpose) are trusted over its hospital's or the node's.
+    /// (hours, categories, purpose, and its usual rate, pace, breadth and
+    /// novelty with their spread) are trusted over its hospital's or the node's.
     pub maturity: u32,
     /// Seed of the forest's random splits, fixed so decisions are reproducible.
     pub seed: u64,

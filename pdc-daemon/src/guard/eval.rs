@@ -16,8 +16,9 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 
+use super::generator::{Generator, generate_traffic};
 use super::trace::{AttackKind, Label, Trace, TraceRequest};
-use super::traffic::{DAY, Generator, MINUTE, WARMUP_DAYS, generate_traffic};
+use super::traffic::{DAY, MINUTE, WARMUP_DAYS};
 use super::{Guard, GuardConfig, RequestContext, Verdict};
 use crate::access;
 

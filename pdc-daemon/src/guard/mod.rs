@@ -24,6 +24,7 @@
 
 mod eval;
 mod features;
+mod generator;
 mod model;
 mod shifted;
 mod trace;
@@ -38,9 +39,9 @@ use serde::{Deserialize, Serialize};
 
 pub use self::eval::{GuardEvalReport, evaluate_trace, run_guard_eval};
 use self::features::{Event, Features, N, Party, Profile, fnv, hour_of};
+pub use self::generator::{Generator, generate_traffic};
 use self::model::{Model, ModelState};
 pub use self::trace::{AttackKind, Label, Trace, TraceError, TraceLine, TraceRequest};
-pub use self::traffic::{Generator, generate_traffic};
 
 /// Version of the snapshot format written by [`Guard::snapshot`].
 const SNAPSHOT_VERSION: u32 = 1;

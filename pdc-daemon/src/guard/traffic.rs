@@ -15,14 +15,11 @@
 //! differs is only what they do: how fast, how broad, when and how much.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::shifted;
 use super::trace::{AttackKind, Label, Trace, TraceLine, TraceRequest};
 
 pub(super) const MINUTE: u64 = 60_000;
@@ -241,47 +238,6 @@ pub(super) const FREE_TEXT: &[&str] = &[
     "medication list",
     "follow-up notes",
 ];
-
-/// Which generator writes a trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Generator {
-    /// Day-shift hospitals with narrow habits (the prior's statistics).
-    Clinic,
-    /// Night emergency departments, broad research, newcomers, drift (other statistics).
-    Shifted,
-}
-
-impl FromStr for Generator {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "clinic" => Ok(Self::Clinic),
-            "shifted" => Ok(Self::Shifted),
-            other => Err(format!(
-                "unknown generator {other:?}; expected clinic or shifted"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Generator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Clinic => "clinic",
-            Self::Shifted => "shifted",
-        })
-    }
-}
-
-/// A trace from `generator` with `seed`: a fortnight of several hospitals'
-/// normal work plus attack episodes, in time order.
-pub fn generate_traffic(generator: Generator, seed: u64) -> Trace {
-    match generator {
-        Generator::Clinic => clinic(seed),
-        Generator::Shifted => shifted::generate(seed),
-    }
-}
 
 /// Collects trace lines and hands out episode ids.
 #[derive(Default)]
@@ -728,7 +684,7 @@ fn attack(
 
 /// The clinic generator: the traffic the guard's prior describes, with five
 /// attack kinds of 20 episodes each through established hospitals.
-fn clinic(seed: u64) -> Trace {
+pub(super) fn clinic(seed: u64) -> Trace {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut hospitals = make_hospitals(&mut rng);
     let patient = Patient::new(&mut rng, 6);

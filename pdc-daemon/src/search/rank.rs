@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::normalize::{Concept, Normalized};
+use super::normalize::{Normalized, Relation, relation, span};
 use super::text::Qualifier;
 
 /// Score below which a condition does not match a query.
@@ -14,35 +14,6 @@ pub const MATCH_THRESHOLD: f32 = 0.5;
 /// Score of a match on words alone: every query word appears in the condition
 /// text. Just above the threshold, so any solid concept match ranks higher.
 const TEXT_SCORE: f32 = 0.55;
-
-/// How a condition's concept relates to a query's concept in the ICD-10-CM
-/// hierarchy, strongest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Relation {
-    SameCode,
-    /// The condition's code lies under the query's code, block or chapter.
-    Within,
-    /// The condition is less specific than the query: the patient may or may not
-    /// have what was asked for, so this alone stays below the threshold.
-    Broader,
-    SameCategory,
-    SameBlock,
-}
-
-impl Relation {
-    /// Factor applied to the product of the two concept scores. Sibling codes (same
-    /// category or block) stay below the threshold on their own: "type 1 diabetes"
-    /// is not "type 2 diabetes", asthma is not COPD, though both share a block.
-    pub(crate) fn factor(self) -> f32 {
-        match self {
-            Relation::SameCode => 1.0,
-            Relation::Within => 0.95,
-            Relation::Broader => 0.45,
-            Relation::SameCategory => 0.4,
-            Relation::SameBlock => 0.3,
-        }
-    }
-}
 
 /// Why and how well one condition matches a query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,45 +188,6 @@ fn contains_all_terms(condition: &Normalized, query: &Normalized) -> bool {
                     .any(|forms| forms.iter().any(|f| f == a))
             })
         })
-}
-
-/// Splits a code or range into its first and last 3-character category.
-fn span(code: &str) -> (&str, &str) {
-    match code.split_once('-') {
-        Some((lo, hi)) => (lo, hi),
-        None => {
-            let cat = code.get(..3).unwrap_or(code);
-            (cat, cat)
-        }
-    }
-}
-
-pub(crate) fn relation(q: &Concept, c: &Concept) -> Option<Relation> {
-    if q.code == c.code {
-        return Some(Relation::SameCode);
-    }
-    let q_range = q.code.contains('-');
-    let c_range = c.code.contains('-');
-    let (ql, qh) = span(&q.code);
-    let (cl, ch) = span(&c.code);
-    let rel = if q_range || c_range {
-        if q_range && ql <= cl && ch <= qh {
-            Some(Relation::Within)
-        } else if c_range && cl <= ql && qh <= ch {
-            Some(Relation::Broader)
-        } else {
-            None
-        }
-    } else if c.code.starts_with(q.code.as_str()) {
-        Some(Relation::Within)
-    } else if q.code.starts_with(c.code.as_str()) {
-        Some(Relation::Broader)
-    } else if ql == cl {
-        Some(Relation::SameCategory)
-    } else {
-        None
-    };
-    rel.or_else(|| (!q.block.is_empty() && q.block == c.block).then_some(Relation::SameBlock))
 }
 
 fn describe(query: &Normalized, condition: &Normalized, best: Best) -> ConditionMatch {

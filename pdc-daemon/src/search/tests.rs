@@ -8,7 +8,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use super::index::index;
-use super::rank::{Relation, relation};
+use super::normalize::{Relation, relation};
 use super::*;
 
 /// The CMS file the committed terminology is generated from. The shared data folder

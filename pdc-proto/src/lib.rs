@@ -5,38 +5,52 @@
 //! - [`consent`]: consent grants.
 //! - [`ledger`]: block-lattice blocks, signed bytes and fork proofs.
 //! - [`wire`]: request-response and gossip messages between nodes.
+//! - [`api`]: the HTTP API's views and inputs (serde), shared by the daemon and the CLI.
+//!
+//! The protobuf modules need the `wire` feature (on by default); [`api`] is always there,
+//! so a client of the HTTP API builds without prost.
 //!
 //! This crate does no I/O. Its one rule beyond the generated code: signatures and
 //! hashes are over exact encoded bytes ([`ledger::SignedBlock::unsigned`]), never over a
 //! re-encoding, so a node forwards what it received byte for byte.
 
-#![allow(missing_docs, unreachable_pub)] // generated code carries the .proto comments
-
 /// Patient records.
+#[cfg(feature = "wire")]
+#[allow(missing_docs, unreachable_pub)] // generated code carries the .proto comments
 pub mod records {
     include!(concat!(env!("OUT_DIR"), "/pdc.records.rs"));
 }
 
 /// Consent grants.
+#[cfg(feature = "wire")]
+#[allow(missing_docs, unreachable_pub)] // generated code carries the .proto comments
 pub mod consent {
     include!(concat!(env!("OUT_DIR"), "/pdc.consent.rs"));
 }
 
 /// Ledger blocks.
+#[cfg(feature = "wire")]
+#[allow(missing_docs, unreachable_pub)] // generated code carries the .proto comments
 pub mod ledger {
     include!(concat!(env!("OUT_DIR"), "/pdc.ledger.rs"));
 }
 
 /// Wire messages between nodes.
+#[cfg(feature = "wire")]
+#[allow(missing_docs, unreachable_pub)] // generated code carries the .proto comments
 pub mod wire {
     include!(concat!(env!("OUT_DIR"), "/pdc.wire.rs"));
 }
 
+pub mod api;
+
+#[cfg(feature = "wire")]
 pub use prost::Message;
 
 /// Largest encoded message accepted from the network or disk by default (4 MiB).
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
+#[cfg(feature = "wire")]
 /// Decodes a message, refusing inputs above `max` bytes before parsing them.
 pub fn decode_bounded<M: Message + Default>(bytes: &[u8], max: usize) -> Result<M, DecodeError> {
     if bytes.len() > max {
@@ -49,6 +63,7 @@ pub fn decode_bounded<M: Message + Default>(bytes: &[u8], max: usize) -> Result<
 }
 
 /// Why bytes could not be decoded.
+#[cfg(feature = "wire")]
 #[derive(Debug)]
 pub enum DecodeError {
     /// The input is larger than the allowed maximum.
@@ -62,6 +77,7 @@ pub enum DecodeError {
     Malformed(prost::DecodeError),
 }
 
+#[cfg(feature = "wire")]
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -73,4 +89,5 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
+#[cfg(feature = "wire")]
 impl std::error::Error for DecodeError {}

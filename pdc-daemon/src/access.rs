@@ -22,8 +22,6 @@ use crate::records::{content_hash, now_ms};
 
 /// Largest query accepted in a request.
 pub const MAX_QUERY_CHARS: usize = 512;
-/// Purposes a request may state.
-pub const PURPOSES: &[&str] = &["treatment", "research", "emergency", "public-health"];
 
 /// Why a response could not be accepted or paid.
 #[derive(Debug, thiserror::Error)]
@@ -719,13 +717,11 @@ pub async fn search_patients<T: DataTransport>(
             "the query must be 1 to {MAX_QUERY_CHARS} characters"
         )));
     }
-    let purpose = purpose.trim().to_ascii_lowercase();
-    if !PURPOSES.contains(&purpose.as_str()) {
-        return Err(AccessError::Invalid(format!(
-            "purpose '{purpose}' is unknown; use one of {}",
-            PURPOSES.join(", ")
-        )));
-    }
+    let purpose = purpose
+        .parse::<pdc_proto::api::Purpose>()
+        .map_err(|e| AccessError::Invalid(e.to_string()))?
+        .as_str()
+        .to_string();
     // Asking one named patient goes out even if this node's view of the grants is stale:
     // the patient's node is the one that decides, and logs the answer.
     let patients = match only {

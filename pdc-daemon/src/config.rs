@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const DEMO_GENESIS: &str = include_str!("../../config/genesis.toml");
 
 /// Name of the config file inside a node's data directory.
-pub const CONFIG_FILE: &str = "config.toml";
+pub const CONFIG_FILE: &str = pdc_proto::api::files::CONFIG_FILE;
 
 /// What kind of principal a node is. One principal per node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -5,9 +5,6 @@
 
 use pdc_proto::consent::Grant;
 
-/// Scopes a grant can give.
-pub const SCOPES: &[&str] = &["all", "conditions"];
-
 /// The outcome of [`decide`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {

@@ -99,7 +99,13 @@ impl Running {
             ..
         } = self;
         let dir = node.config.data_dir.clone();
-        let app = crate::api::router(node.clone());
+        // The portals (session cookies) and the API (bearer token, JSON fallback) side by
+        // side, under one body limit.
+        let app = crate::web::router(node.clone())
+            .merge(crate::api::router(node.clone()))
+            .layer(axum::extract::DefaultBodyLimit::max(
+                node.config.api_max_body_bytes,
+            ));
         if let Some(code) = crate::web::setup_code(&node).await {
             tracing::warn!(
                 "no portal user yet: open http://{api_addr}/setup?code={code} to create the first one (the code is also in {})",

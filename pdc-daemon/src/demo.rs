@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use axum::extract::State;
+use pdc_proto::api::{GrantInput, Purpose, RecordInput};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -19,7 +19,7 @@ use crate::config::{Config, Role};
 use crate::daemon::Running;
 use crate::identity::NodeIdentity;
 use crate::node::Node;
-use crate::web::{call, json_body, users};
+use crate::web::users;
 
 /// File in the demo directory describing the running demo (URLs, logins), for scripts
 /// and tests.
@@ -196,42 +196,51 @@ async fn start_node(
 async fn set_up(node: &Arc<Node>, spec: &Spec) -> anyhow::Result<Option<(String, String)>> {
     let hospital1 = demo_account("Hospital1");
     let hospital2 = demo_account("Hospital2");
-    let api_err = |what: &str, e: String| anyhow::anyhow!("{}: {what}: {e}", spec.name);
-    let add = |v: Value| {
+    let api_err =
+        |what: &str, e: crate::service::ServiceError| anyhow::anyhow!("{}: {what}: {e}", spec.name);
+    let add = |r: RecordInput| {
         let node = node.clone();
-        async move { call(crate::api::add_record(State(node), json_body(v)).await).await }
+        async move { crate::service::records::add(&node, r).await }
     };
     let grant = |to: String| {
         let node = node.clone();
         async move {
-            call(
-                crate::api::grant_consent(
-                    State(node),
-                    json_body(json!({"grantee": to, "purposes": ["treatment", "research"]})),
-                )
-                .await,
-            )
-            .await
+            let g = GrantInput {
+                grantee: to,
+                purposes: vec![
+                    Purpose::Treatment.as_str().into(),
+                    Purpose::Research.as_str().into(),
+                ],
+                ..GrantInput::default()
+            };
+            crate::service::consent::grant(&node, g).await
         }
     };
     let login = match &spec.setup {
         Setup::NewPatient => return Ok(None),
         Setup::Hospital => spec.name.clone(),
         Setup::Alice => {
-            add(json!({"kind": "profile", "display_name": "Alice"}))
-                .await
-                .map_err(|e| api_err("profile", e))?;
+            let profile = RecordInput::Profile {
+                display_name: "Alice".into(),
+                pseudonym: String::new(),
+                birth_date: String::new(),
+                gender: String::new(),
+            };
+            add(profile).await.map_err(|e| api_err("profile", e))?;
             for c in ["Type 2 diabetes mellitus", "Essential hypertension"] {
-                add(json!({"kind": "condition", "text": c}))
-                    .await
-                    .map_err(|e| api_err("condition", e))?;
+                let condition = RecordInput::Condition {
+                    text: c.into(),
+                    status: None,
+                    onset: None,
+                };
+                add(condition).await.map_err(|e| api_err("condition", e))?;
             }
             grant(hospital1).await.map_err(|e| api_err("consent", e))?;
             "Alice".into()
         }
         Setup::Fhir(path) => {
             let bytes = std::fs::read(path)?;
-            call(crate::api::fhir_import(State(node.clone()), Ok(bytes.into())).await)
+            crate::service::records::fhir_import(node, bytes)
                 .await
                 .map_err(|e| api_err("FHIR import", e))?;
             grant(hospital1).await.map_err(|e| api_err("consent", e))?;

@@ -13,11 +13,11 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 /// Node signing key, relative to the data directory.
-pub const NODE_KEY_FILE: &str = "keys/node.key";
+pub const NODE_KEY_FILE: &str = pdc_proto::api::files::NODE_KEY_FILE;
 /// Record encryption key, relative to the data directory.
-pub const RECORDS_KEY_FILE: &str = "keys/records.key";
+pub const RECORDS_KEY_FILE: &str = pdc_proto::api::files::RECORDS_KEY_FILE;
 /// API bearer token, relative to the data directory.
-pub const TOKEN_FILE: &str = "api.token";
+pub const TOKEN_FILE: &str = pdc_proto::api::files::TOKEN_FILE;
 
 /// Why an identity file could not be created or used.
 #[derive(Debug, thiserror::Error)]

@@ -3,10 +3,15 @@
 //!
 //! # Layout
 //! Dependencies point one way: a module only uses modules listed below it.
-//! - [`daemon`]: a running daemon: node + network + API, start-up and shutdown.
 //! - [`demo`]: `pdc-daemon demo`: a whole demo network in one process.
-//! - [`web`]: the patient, hospital and operator web portals (sessions, CSRF, argon2).
-//! - [`api`]: HTTP JSON API with bearer-token auth.
+//! - [`daemon`]: a running daemon: node + network + the merged API and portal routers,
+//!   start-up and shutdown.
+//! - [`web`]: the patient, hospital and operator web portals (sessions, CSRF, argon2);
+//!   pages render [`service`] views.
+//! - [`api`]: HTTP JSON API with bearer-token auth; handlers parse, call [`service`],
+//!   answer `Json(view)`. `web` and `api` are siblings: neither imports the other.
+//! - [`service`]: the node's operations as async functions returning the typed views of
+//!   [`pdc_proto::api`]; the rules the API and the portals share live here.
 //! - [`peering`]: gossip validation, anti-entropy, answering requests over the network.
 //! - [`access`]: the access flow: owner decides, logs and answers; requester checks and pays.
 //! - [`node`]: a node's parts: identity, store, records, ledger appends, the guard.
@@ -36,5 +41,6 @@ pub mod peering;
 pub mod records;
 pub mod search;
 pub mod search_eval;
+pub mod service;
 pub mod store;
 pub mod web;

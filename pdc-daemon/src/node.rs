@@ -39,7 +39,7 @@ const GUARD_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(60)
 
 /// File in the data directory holding the address the API actually bound, so the CLI
 /// finds a node started with port 0.
-pub const API_ADDR_FILE: &str = "api.addr";
+pub const API_ADDR_FILE: &str = pdc_proto::api::files::API_ADDR_FILE;
 /// Database directory inside the data directory.
 pub const DB_DIR: &str = "db";
 

@@ -39,9 +39,7 @@ pub use state::{
     AccessRecord, Balance, BlockVerifier, Grant, Head, Ingested, Ledger, LedgerConfig,
     MissingRange, Movement, Principal, ProofIngested, ReceiptStatus, Snapshot,
 };
-pub use types::{
-    AccessDecision, AccountId, BlockHash, MICROS_PER_CREDIT, ParseIdError, Role, format_credits,
-};
+pub use types::{AccessDecision, AccountId, BlockHash, MICROS_PER_CREDIT, ParseIdError, Role};
 
 /// The protobuf body kinds, re-exported so callers can build blocks without naming
 /// the proto crate.

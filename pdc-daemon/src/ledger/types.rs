@@ -5,20 +5,10 @@ use std::str::FromStr;
 
 use ed25519_dalek::VerifyingKey;
 
-/// Micro-credits in one credit. Every amount on the ledger is an integer number of
-/// micro-credits so that balances never meet floating-point rounding.
-pub const MICROS_PER_CREDIT: u64 = 1_000_000;
-
-/// Formats micro-credits as credits with six decimals, e.g. `500000` -> `"0.500000"`.
-pub fn format_credits(micro: i64) -> String {
-    let sign = if micro < 0 { "-" } else { "" };
-    let abs = micro.unsigned_abs();
-    format!(
-        "{sign}{}.{:06}",
-        abs / MICROS_PER_CREDIT,
-        abs % MICROS_PER_CREDIT
-    )
-}
+/// Micro-credits in one credit: every amount on the ledger is an integer number of
+/// micro-credits so that balances never meet floating-point rounding. Defined with the
+/// one credit formatter, [`pdc_proto::api::Credits`].
+pub use pdc_proto::api::MICROS_PER_CREDIT;
 
 /// Hash of a block: blake3 of its exact `SignedBlock` encoding.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

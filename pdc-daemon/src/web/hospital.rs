@@ -9,12 +9,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use maud::html;
-use serde_json::{Value, json};
+use pdc_proto::api::{GrantState, PatientOutcome, PatientResult, Purpose, SearchInput};
 
-use super::{
-    Flash, Form, Me, Portal, Posted, call, credits, fetch, json_body, page, s, short, users,
-};
-use crate::api;
+use super::{Flash, Form, Me, Portal, Posted, call, credits, page, short, users};
+use crate::service;
 
 pub(super) fn routes() -> Router<Arc<Portal>> {
     Router::new()
@@ -71,8 +69,8 @@ fn search_form(csrf: &str, query: &str, purpose: &str) -> maud::Markup {
             label { "Disease" input #query type="search" name="query" value=(query) placeholder="e.g. diabetes" required autofocus; }
             label { "Purpose"
                 select #purpose name="purpose" {
-                    @for (v, l) in [("treatment", "Treatment"), ("research", "Research"), ("emergency", "Emergency care")] {
-                        option value=(v) selected[v == purpose] { (l) }
+                    @for v in Purpose::ALL {
+                        option value=(v.as_str()) selected[v.as_str() == purpose] { (v.label()) }
                     }
                 }
             }
@@ -82,11 +80,11 @@ fn search_form(csrf: &str, query: &str, purpose: &str) -> maud::Markup {
 }
 
 async fn search_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
-    let consents = fetch(&p, &me, api::list_consents(State(p.node.clone())).await).await?;
-    let live = consents["consents"]
-        .as_array()
-        .map(|a| a.iter().filter(|g| g["state"] == "live").count())
-        .unwrap_or(0);
+    let live = service::consent::list(&p.node)
+        .consents
+        .iter()
+        .filter(|g| g.state == GrantState::Live)
+        .count();
     let body = html! {
         (search_form(&me.csrf, "", "treatment"))
         p.hint { (live) " patients currently grant this hospital access. Only they are asked; each decides on its own node, logs the request on the ledger and is paid per access." }
@@ -102,29 +100,47 @@ async fn search(State(p): State<Arc<Portal>>, Posted { me, form }: Posted) -> Re
     } else {
         purpose
     };
-    let input = json!({"query": query, "purpose": purpose, "staff_user": me.user});
-    let result = call(api::search_patients(State(p.node.clone()), json_body(input)).await).await;
+    let input = SearchInput {
+        query: query.clone(),
+        purpose: purpose.clone(),
+        staff_user: me.user.clone(),
+        patient: None,
+    };
+    let result = call(service::search::search_patients(&p.node, input).await);
     let body = match result {
         Err(e) => html! {
             (search_form(&me.csrf, &query, &purpose))
             p.flash.err #flash { (e) }
         },
         Ok(r) => {
-            let all = r["patients"].as_array().cloned().unwrap_or_default();
-            let with = |st: &str| -> Vec<Value> {
-                all.iter().filter(|x| x["status"] == st).cloned().collect()
-            };
-            let answered: Vec<Value> = with("answered");
-            let matched: Vec<&Value> = answered
+            let all = &r.patients;
+            let answered: Vec<(&PatientResult, &pdc_proto::api::Answer)> = all
                 .iter()
-                .filter(|x| x["records"].as_array().is_some_and(|a| !a.is_empty()))
+                .filter_map(|x| match &x.outcome {
+                    PatientOutcome::Answered(a) => Some((x, a)),
+                    _ => None,
+                })
+                .collect();
+            let matched: Vec<_> = answered
+                .iter()
+                .filter(|(_, a)| !a.records.is_empty())
                 .collect();
             let no_match = answered.len() - matched.len();
-            let refused = with("refused");
-            let offline: Vec<Value> = all
+            let refused: Vec<(&PatientResult, &pdc_proto::api::Answer)> = all
                 .iter()
-                .filter(|x| x["status"] == "offline" || x["status"] == "invalid")
-                .cloned()
+                .filter_map(|x| match &x.outcome {
+                    PatientOutcome::Refused(a) => Some((x, a)),
+                    _ => None,
+                })
+                .collect();
+            let offline: Vec<&PatientResult> = all
+                .iter()
+                .filter(|x| {
+                    matches!(
+                        x.outcome,
+                        PatientOutcome::Offline { .. } | PatientOutcome::Invalid { .. }
+                    )
+                })
                 .collect();
             html! {
                 (search_form(&me.csrf, &query, &purpose))
@@ -136,16 +152,16 @@ async fn search(State(p): State<Arc<Portal>>, Posted { me, form }: Posted) -> Re
                     table #results {
                         thead { tr { th { "Patient" } th { "Condition" } th { "ICD-10-CM" } th { "Why it matched" } th { "Record hash" } th { "Access block" } th { "Reward paid" } } }
                         tbody {
-                            @for pt in &matched {
-                                @for rec in pt["records"].as_array().into_iter().flatten() {
+                            @for (pt, a) in &matched {
+                                @for rec in &a.records {
                                     tr.result {
-                                        td.patient { (patient_label(pt)) }
-                                        td.condition { (s(rec, "condition")) }
-                                        td { (s(rec, "code")) }
-                                        td { (s(rec, "why")) }
-                                        td { code.hash.record-hash { (s(rec, "hash")) } }
-                                        td { code.hash.access-block title=(s(pt, "access_block")) { (short(&s(pt, "access_block"))) } }
-                                        td { @if pt["paid"].is_u64() || pt["paid"].is_i64() { (credits(&pt["paid"])) } @else { "not paid" } }
+                                        td.patient { (pt.label()) }
+                                        td.condition { (rec.condition) }
+                                        td { (rec.code.as_deref().unwrap_or_default()) }
+                                        td { (rec.why.as_deref().unwrap_or_default()) }
+                                        td { code.hash.record-hash { (rec.hash) } }
+                                        td { code.hash.access-block title=(a.access_block) { (short(&a.access_block)) } }
+                                        td { (credits(a.paid)) }
                                     }
                                 }
                             }
@@ -156,14 +172,14 @@ async fn search(State(p): State<Arc<Portal>>, Posted { me, form }: Posted) -> Re
                     h2 { "Refused" }
                     table #refused {
                         thead { tr { th { "Patient" } th { "Reason" } th { "Access block" } } }
-                        tbody { @for pt in &refused { tr { td { (patient_label(pt)) } td { (s(pt, "reason")) } td { code.hash { (short(&s(pt, "access_block"))) } } } } }
+                        tbody { @for (pt, a) in &refused { tr { td { (pt.label()) } td { (a.reason) } td { code.hash { (short(&a.access_block)) } } } } }
                     }
                 }
                 @if !offline.is_empty() {
                     h2 { "Offline or unreachable" }
                     table #offline {
                         thead { tr { th { "Patient" } th { "Reason" } } }
-                        tbody { @for pt in &offline { tr { td { (patient_label(pt)) } td { (s(pt, "reason")) } } } }
+                        tbody { @for pt in &offline { tr { td { (pt.label()) } td { (pt.outcome.reason()) } } } }
                     }
                 }
             }
@@ -172,21 +188,8 @@ async fn search(State(p): State<Arc<Portal>>, Posted { me, form }: Posted) -> Re
     page(&p, Some(&me), "Search patients by disease", body)
 }
 
-/// The name the patient chose to show (name or pseudonym), else the registered label,
-/// always with the key fingerprint.
-fn patient_label(pt: &Value) -> String {
-    let shown = s(pt, "shown_name");
-    let name = if shown.is_empty() {
-        s(pt, "name")
-    } else {
-        shown
-    };
-    format!("{name} ({})", s(pt, "fingerprint"))
-}
-
 async fn history(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
-    let audit = fetch(&p, &me, api::audit(State(p.node.clone())).await).await?;
-    let mut rows = audit["accesses"].as_array().cloned().unwrap_or_default();
+    let mut rows = service::audit::audit(&p.node).accesses;
     rows.reverse();
     let body = html! {
         p { "Every request this hospital made, as the patients' nodes logged it (newest first)." }
@@ -195,9 +198,9 @@ async fn history(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Respo
             tbody {
                 @for a in &rows {
                     tr {
-                        td { (s(a, "time")) } td { (s(a, "owner_name")) } td { (s(a, "staff_user")) } td { (s(a, "query")) }
-                        td { (s(a, "decision")) } td { (s(a, "reason")) } td { (s(a, "records")) } td { (credits(&a["price"])) }
-                        td { code.hash title=(s(a, "block")) { (short(&s(a, "block"))) } }
+                        td { (a.time) } td { (a.owner_name) } td { (a.staff_user) } td { (a.query) }
+                        td { (a.decision) } td { (a.reason) } td { (a.records) } td { (credits(a.price)) }
+                        td { code.hash title=(a.block) { (short(&a.block)) } }
                     }
                 }
             }
@@ -279,41 +282,40 @@ pub(super) async fn operator(State(p): State<Arc<Portal>>, me: Me) -> Result<Res
         return Ok(forbidden(&p, &me));
     }
     let n = &p.node;
-    let peers = fetch(&p, &me, api::peers(State(n.clone())).await).await?;
-    let heads = fetch(&p, &me, api::ledger_heads(State(n.clone())).await).await?;
-    let forks = fetch(&p, &me, api::forks(State(n.clone())).await).await?;
-    let bal = fetch(&p, &me, api::balances(State(n.clone())).await).await?;
-    let arr = |v: &Value, k: &str| v[k].as_array().cloned().unwrap_or_default();
+    let peers = service::network::peers(n).await.peers;
+    let heads = service::ledger::heads(n);
+    let forks = service::ledger::forks(n).forks;
+    let balances = service::ledger::balances(n).balances;
     let body = html! {
-        p { "Network " code { (s(&heads, "network")) } }
+        p { "Network " code { (heads.network) } }
         h2 { "Peers" }
         table #peers {
             thead { tr { th { "Name" } th { "Role" } th { "Key" } th { "Connected" } th { "Chain head" } th { "Last seen" } th { "Addresses" } } }
-            tbody { @for x in arr(&peers, "peers") { tr {
-                td { (s(&x, "name")) } td { (s(&x, "role")) } td { code { (s(&x, "fingerprint")) } }
-                td { @if x["connected"] == true { "yes" } @else { "no" } }
-                td { (x["chain_head"]["seq"].as_u64().map(|v| v.to_string()).unwrap_or_default()) }
-                td { (s(&x, "last_seen")) }
-                td { (x["addresses"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default()) }
+            tbody { @for x in &peers { tr {
+                td { (x.name) } td { (x.role.as_deref().unwrap_or_default()) } td { code { (x.fingerprint.as_deref().unwrap_or_default()) } }
+                td { @if x.connected { "yes" } @else { "no" } }
+                td { (x.chain_head.as_ref().map(|h| h.seq.to_string()).unwrap_or_default()) }
+                td { (x.last_seen.as_deref().unwrap_or_default()) }
+                td { (x.addresses.join(" ")) }
             } } }
         }
         h2 { "Chain heads" }
         table #heads {
             thead { tr { th { "Account" } th { "Key" } th { "Seq" } th { "Head block" } } }
-            tbody { @for x in arr(&heads, "heads") { tr { td { (s(&x, "name")) } td { code { (s(&x, "fingerprint")) } } td { (s(&x, "seq")) } td { code.hash { (s(&x, "hash")) } } } } }
+            tbody { @for x in &heads.heads { tr { td { (x.name) } td { code { (x.fingerprint) } } td { (x.seq) } td { code.hash { (x.hash) } } } } }
         }
         h2 { "Balances" }
         table #balances {
             thead { tr { th { "Account" } th { "Key" } th { "Confirmed" } th { "Pending" } th { "Total" } } }
-            tbody { @for x in arr(&bal, "balances") { tr { td { (s(&x, "name")) } td { code { (s(&x, "fingerprint")) } } td { (s(&x, "confirmed_credits")) } td { (s(&x, "pending_credits")) } td { (s(&x, "total_credits")) } } } }
+            tbody { @for x in &balances { tr { td { (x.name) } td { code { (x.fingerprint) } } td { (x.confirmed_credits) } td { (x.pending_credits) } td { (x.total_credits) } } } }
         }
         h2 { "Forks" }
-        @if arr(&forks, "forks").is_empty() { p #no-forks { "No fork proof: every author signed one block per sequence number." } }
+        @if forks.is_empty() { p #no-forks { "No fork proof: every author signed one block per sequence number." } }
         @else {
             table #forks {
                 thead { tr { th { "Author" } th { "Seq" } th { "Frozen at" } th { "Conflicting blocks" } } }
-                tbody { @for x in arr(&forks, "forks") { tr { td { (s(&x, "name")) " " code { (s(&x, "fingerprint")) } } td { (s(&x, "seq")) } td { (s(&x, "frozen_at")) }
-                    td { (x["blocks"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" / ")).unwrap_or_default()) } } } }
+                tbody { @for x in &forks { tr { td { (x.name) " " code { (x.fingerprint) } } td { (x.seq) } td { (x.frozen_at) }
+                    td { (x.blocks.join(" / ")) } } } }
             }
         }
     };

@@ -7,8 +7,9 @@
 //!   by disease; admins create staff accounts.
 //! - Operator page (admins): peers, chain heads, forks, balances.
 //!
-//! Every page is a client of the JSON API in-process ([`crate::api`] handlers), so the
-//! portals and the CLI share one set of rules and validations.
+//! Every page calls the same [`crate::service`] functions as the JSON API and renders
+//! the typed views they return, so the portals, the API and the CLI share one set of
+//! rules, validations and field names.
 //!
 //! Security: argon2id password hashes ([`users`]); sessions are random 256-bit tokens in
 //! `HttpOnly; SameSite=Strict` cookies, kept server-side by their blake3 hash, ending
@@ -40,7 +41,7 @@ use crate::node::Node;
 
 /// File in the data directory holding the one-time code that lets the first portal
 /// account be created (0600). Removed once that account exists.
-pub const SETUP_CODE_FILE: &str = "portal-setup.code";
+pub const SETUP_CODE_FILE: &str = pdc_proto::api::files::SETUP_CODE_FILE;
 
 /// Shared state of one node's portals.
 #[derive(Debug)]
@@ -349,7 +350,7 @@ impl Form {
     }
 }
 
-/// Builds the portals' router for a node; merged with the API's by [`crate::api::router`].
+/// Builds the portals' router for a node; the daemon merges it with [`crate::api::router`].
 pub fn router(node: Arc<Node>) -> Router {
     let portal = Arc::new(Portal::new(node.clone()));
     let common = Router::new()
@@ -466,31 +467,10 @@ pub(crate) fn page(p: &Portal, me: Option<&Me>, title: &str, body: Markup) -> Re
     Html(markup.into_string()).into_response()
 }
 
-/// Renders a credit amount given in micro-credits the way people write it: `0.5`,
-/// `1.0`, `12.25` (the ledger's six decimals, trailing zeros dropped).
-pub(crate) fn credits(micro: &serde_json::Value) -> String {
-    let full = crate::ledger::format_credits(micro.as_i64().unwrap_or(0));
-    match full.split_once('.') {
-        Some((int, frac)) => {
-            let frac = frac.trim_end_matches('0');
-            format!("{int}.{}", if frac.is_empty() { "0" } else { frac })
-        }
-        None => full,
-    }
-}
-
-/// A JSON string field as text ("" when absent or not a string).
-pub(crate) fn s(v: &serde_json::Value, k: &str) -> String {
-    match &v[k] {
-        serde_json::Value::String(x) => x.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// The first 16 hex digits of a hash, for tables; the full value is in the title.
-pub(crate) fn short(h: &str) -> String {
-    h.chars().take(16).collect()
+/// Renders micro-credits the way people write them: `0.5`, `1.0`, `12.25`.
+pub(crate) fn credits(micro: impl Into<i128>) -> String {
+    let m = i64::try_from(micro.into()).unwrap_or(i64::MAX);
+    pdc_proto::api::Credits(m).to_string()
 }
 
 #[derive(Debug, Deserialize)]
@@ -736,25 +716,17 @@ pub(crate) fn failed(p: &Portal, me: &Me, detail: &str) -> Response {
         .into_response()
 }
 
-/// An API call's JSON for a page, or the error page.
-pub(crate) async fn fetch(
-    p: &Portal,
-    me: &Me,
-    r: crate::api::ApiResult,
-) -> Result<serde_json::Value, Response> {
-    call(r).await.map_err(|e| failed(p, me, &e))
+/// The short form of a key or hash for tables; the full value goes in the title.
+pub(crate) use pdc_proto::api::short_key as short;
+
+/// What a page needs from the service, or the error page.
+// The error page is a whole response, as every page handler's `Err` already is.
+#[allow(clippy::result_large_err)]
+pub(crate) fn fetch<T>(p: &Portal, me: &Me, r: crate::service::Result<T>) -> Result<T, Response> {
+    r.map_err(|e| failed(p, me, &e.detail))
 }
 
-/// Runs an API handler in-process and returns its JSON, or its error's text.
-pub(crate) async fn call(r: crate::api::ApiResult) -> Result<serde_json::Value, String> {
-    crate::api::json_of(r)
-        .await
-        .map_err(|e| e.detail().to_string())
-}
-
-/// A JSON body for an API handler.
-pub(crate) fn json_body(
-    v: serde_json::Value,
-) -> Result<Bytes, axum::extract::rejection::BytesRejection> {
-    Ok(Bytes::from(serde_json::to_vec(&v).unwrap_or_default()))
+/// A service call's result with its error as the text a page shows.
+pub(crate) fn call<T>(r: crate::service::Result<T>) -> Result<T, String> {
+    r.map_err(|e| e.detail)
 }

@@ -9,12 +9,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
-use serde_json::{Value, json};
-
-use super::{
-    Flash, Form, Me, Portal, Posted, call, credits, fetch, json_body, page, s, short, users,
+use pdc_proto::api::{
+    GrantInput, GrantState, Purpose, RecordBody, RecordInput, RecordView, RewardsView,
 };
-use crate::api;
+
+use super::{Flash, Form, Me, Portal, Posted, call, credits, fetch, page, short, users};
+use crate::service;
+use crate::service::records::CONDITION_STATUSES;
 
 pub(super) fn routes() -> Router<Arc<Portal>> {
     Router::new()
@@ -32,33 +33,17 @@ pub(super) fn routes() -> Router<Arc<Portal>> {
         .route("/patient/access", get(access_page))
 }
 
-/// Purposes a patient can pick; a grant holds any subset.
-const PURPOSES: &[(&str, &str)] = &[
-    ("treatment", "Treatment"),
-    ("research", "Research"),
-    ("emergency", "Emergency care"),
-];
-
 /// Registered hospitals as (account hex, label with fingerprint).
-async fn hospitals(p: &Portal) -> Vec<(String, String)> {
-    let dir = call(api::directory(State(p.node.clone())).await)
-        .await
-        .unwrap_or_default();
-    let mut out: Vec<(String, String)> = dir["principals"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|x| x["role"] == "hospital")
-                .map(|x| {
-                    let name = match &x["pinned_name"] {
-                        Value::String(n) => n.clone(),
-                        _ => s(x, "display_name"),
-                    };
-                    (s(x, "account"), format!("{name} ({})", s(x, "fingerprint")))
-                })
-                .collect()
+fn hospitals(p: &Portal) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = service::ledger::directory(&p.node)
+        .principals
+        .into_iter()
+        .filter(|x| x.role == crate::config::Role::Hospital.as_str())
+        .map(|x| {
+            let label = format!("{} ({})", x.label(), x.fingerprint);
+            (x.account, label)
         })
-        .unwrap_or_default();
+        .collect();
     out.sort_by(|a, b| a.1.cmp(&b.1));
     out
 }
@@ -82,11 +67,11 @@ fn purpose_boxes(chosen: &[String]) -> Markup {
     html! {
         fieldset.purposes {
             legend { "For what purposes" }
-            @for (value, label) in PURPOSES {
+            @for purpose in Purpose::ALL {
                 label.inline {
-                    input type="checkbox" name="purposes" value=(value)
-                        checked[chosen.iter().any(|c| c == value) || (chosen.is_empty() && *value == "treatment")];
-                    " " (label)
+                    input type="checkbox" name="purposes" value=(purpose.as_str())
+                        checked[chosen.iter().any(|c| c == purpose.as_str()) || (chosen.is_empty() && purpose == Purpose::Treatment)];
+                    " " (purpose.label())
                 }
             }
         }
@@ -99,7 +84,7 @@ pub(super) async fn setup_form(
     code: &str,
     error: Option<(String, &Form)>,
 ) -> Response {
-    let list = hospitals(p).await;
+    let list = hospitals(p);
     let (msg, form) = match &error {
         Some((m, f)) => (Some(m.clone()), Some(*f)),
         None => (None, None),
@@ -155,38 +140,89 @@ pub(super) async fn register(p: &Portal, form: &Form) -> Result<users::User, Str
         return Err("Choose at least one purpose for sharing, e.g. Treatment.".into());
     }
     let node = &p.node;
-    let profile =
-        json!({"kind": "profile", "display_name": name, "pseudonym": form.one("pseudonym")});
-    call(api::add_record(State(node.clone()), json_body(profile)).await).await?;
+    let profile = RecordInput::Profile {
+        display_name: name.clone(),
+        pseudonym: form.one("pseudonym"),
+        birth_date: String::new(),
+        gender: String::new(),
+    };
+    call(service::records::add(node, profile).await)?;
     for d in &diseases {
-        let c = json!({"kind": "condition", "text": d});
-        call(api::add_record(State(node.clone()), json_body(c)).await).await?;
+        let c = RecordInput::Condition {
+            text: d.clone(),
+            status: None,
+            onset: None,
+        };
+        call(service::records::add(node, c).await)?;
     }
     let user = users::create(&node.store, &name, &password, true, users::MIN_PASSWORD)
         .await
         .map_err(|e| e.to_string())?;
     for h in chosen {
-        let g = json!({"grantee": h, "purposes": purposes});
-        if let Err(e) = call(api::grant_consent(State(node.clone()), json_body(g)).await).await {
+        let g = GrantInput {
+            grantee: h.clone(),
+            purposes: purposes.clone(),
+            ..GrantInput::default()
+        };
+        if let Err(e) = service::consent::grant(node, g).await {
             tracing::warn!("registration: grant to {h} failed: {e}");
         }
     }
     Ok(user)
 }
 
+/// A condition's fields, for the tables and the edit form.
+struct ConditionFields<'a> {
+    text: &'a str,
+    status: &'a str,
+    onset: &'a str,
+    icd10_codes: &'a [String],
+}
+
+fn condition_fields(r: &RecordView) -> Option<ConditionFields<'_>> {
+    match &r.body {
+        RecordBody::Condition {
+            text,
+            status,
+            onset,
+            icd10_codes,
+            ..
+        } => Some(ConditionFields {
+            text,
+            status,
+            onset,
+            icd10_codes,
+        }),
+        _ => None,
+    }
+}
+
 async fn record_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
-    let recs = fetch(&p, &me, api::list_records(State(p.node.clone())).await).await?;
-    let list = recs["records"].as_array().cloned().unwrap_or_default();
-    let profile = list.iter().find(|r| r["kind"] == "profile");
-    let conditions: Vec<&Value> = list.iter().filter(|r| r["kind"] == "condition").collect();
-    let others = list.len() - conditions.len() - usize::from(profile.is_some());
+    let list = fetch(&p, &me, service::records::list(&p.node).await)?.records;
+    let (name, pseudonym) = list
+        .iter()
+        .find_map(|r| match &r.body {
+            RecordBody::Profile {
+                display_name,
+                pseudonym,
+                ..
+            } => Some((display_name.as_str(), pseudonym.as_str())),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let has_profile = list.iter().any(|r| r.kind == "profile");
+    let conditions: Vec<(&RecordView, ConditionFields<'_>)> = list
+        .iter()
+        .filter_map(|r| condition_fields(r).map(|c| (r, c)))
+        .collect();
+    let others = list.len() - conditions.len() - usize::from(has_profile);
     let body = html! {
         section.card {
             h2 { "Profile" }
             form method="post" action="/patient/profile" {
                 input type="hidden" name="csrf" value=(me.csrf);
-                label { "Name" input #profile-name type="text" name="display_name" value=(profile.map(|r| s(&r["body"], "display_name")).unwrap_or_default()) required; }
-                label { "Pseudonym shown to hospitals instead of your name (empty: your name)" input #profile-pseudonym type="text" name="pseudonym" value=(profile.map(|r| s(&r["body"], "pseudonym")).unwrap_or_default()); }
+                label { "Name" input #profile-name type="text" name="display_name" value=(name) required; }
+                label { "Pseudonym shown to hospitals instead of your name (empty: your name)" input #profile-pseudonym type="text" name="pseudonym" value=(pseudonym); }
                 button type="submit" { "Save profile" }
             }
         }
@@ -197,14 +233,14 @@ async fn record_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, R
                 table #conditions {
                     thead { tr { th { "Condition" } th { "ICD-10-CM" } th { "Status" } th { "Onset" } th { "Record hash" } th {} } }
                     tbody {
-                        @for c in &conditions {
+                        @for (r, c) in &conditions {
                             tr {
-                                td.condition { (s(&c["body"], "text")) }
-                                td { (c["body"]["icd10_codes"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
-                                td { (s(&c["body"], "status")) }
-                                td { (s(&c["body"], "onset")) }
-                                td { code.hash title=(s(c, "hash")) { (s(c, "hash")) } }
-                                td { a href={ "/patient/conditions/" (s(c, "id")) } { "Edit" } }
+                                td.condition { (c.text) }
+                                td { (c.icd10_codes.join(", ")) }
+                                td { (c.status) }
+                                td { (c.onset) }
+                                td { code.hash title=(r.hash) { (r.hash) } }
+                                td { a href={ "/patient/conditions/" (r.id) } { "Edit" } }
                             }
                         }
                     }
@@ -230,11 +266,20 @@ fn status_select(current: &str) -> Markup {
     html! {
         label { "Status"
             select name="status" {
-                @for st in ["active", "recurrence", "relapse", "inactive", "remission", "resolved", "unknown"] {
-                    option value=(st) selected[st == current] { (st) }
+                @for st in CONDITION_STATUSES {
+                    option value=(st) selected[*st == current] { (st) }
                 }
             }
         }
+    }
+}
+
+/// The condition a form describes.
+fn condition_input(form: &Form) -> RecordInput {
+    RecordInput::Condition {
+        text: form.one("text"),
+        status: Some(form.one("status")),
+        onset: Some(form.one("onset")),
     }
 }
 
@@ -255,23 +300,24 @@ async fn save_profile(
     headers: HeaderMap,
     Posted { form, .. }: Posted,
 ) -> Response {
-    let node = p.node.clone();
-    let v = json!({"kind": "profile", "display_name": form.one("display_name"), "pseudonym": form.one("pseudonym")});
-    let existing = call(api::list_records(State(node.clone())).await)
-        .await
-        .ok()
-        .and_then(|r| {
-            r["records"]
-                .as_array()?
-                .iter()
-                .find(|x| x["kind"] == "profile")
-                .map(|x| s(x, "id"))
-        });
-    let r = match existing {
-        Some(id) => call(api::update_record(State(node), Path(id), json_body(v)).await).await,
-        None => call(api::add_record(State(node), json_body(v)).await).await,
+    let node = &p.node;
+    let v = RecordInput::Profile {
+        display_name: form.one("display_name"),
+        pseudonym: form.one("pseudonym"),
+        birth_date: String::new(),
+        gender: String::new(),
     };
-    done(&p, &headers, "/patient", r.map(|_| "Profile saved.".into()))
+    let existing = service::records::profile(node).await.ok().flatten();
+    let r = match existing {
+        Some(old) => service::records::update(node, &old.record.id, v).await,
+        None => service::records::add(node, v).await,
+    };
+    done(
+        &p,
+        &headers,
+        "/patient",
+        call(r).map(|_| "Profile saved.".into()),
+    )
 }
 
 async fn add_condition(
@@ -279,13 +325,15 @@ async fn add_condition(
     headers: HeaderMap,
     Posted { form, .. }: Posted,
 ) -> Response {
-    let v = json!({"kind": "condition", "text": form.one("text"), "status": form.one("status"), "onset": form.one("onset")});
-    let r = call(api::add_record(State(p.node.clone()), json_body(v)).await).await;
+    let r = call(service::records::add(&p.node, condition_input(&form)).await);
     done(
         &p,
         &headers,
         "/patient",
-        r.map(|c| format!("Added \u{201c}{}\u{201d}.", s(&c["body"], "text"))),
+        r.map(|c| {
+            let text = condition_fields(&c).map(|f| f.text).unwrap_or_default();
+            format!("Added \u{201c}{text}\u{201d}.")
+        }),
     )
 }
 
@@ -294,27 +342,25 @@ async fn edit_condition_page(
     me: Me,
     Path(id): Path<String>,
 ) -> Response {
-    let rec = match call(api::show_record(State(p.node.clone()), Path(id.clone())).await).await {
-        Ok(r) if r["kind"] == "condition" => r,
-        Ok(_) | Err(_) => {
-            return (
-                StatusCode::NOT_FOUND,
-                page(
-                    &p,
-                    Some(&me),
-                    "Not found",
-                    html! { p { "No such condition." } },
-                ),
-            )
-                .into_response();
-        }
+    let rec = service::records::show(&p.node, &id).await;
+    let Some(c) = rec.as_ref().ok().and_then(condition_fields) else {
+        return (
+            StatusCode::NOT_FOUND,
+            page(
+                &p,
+                Some(&me),
+                "Not found",
+                html! { p { "No such condition." } },
+            ),
+        )
+            .into_response();
     };
     let body = html! {
         form.card method="post" action={ "/patient/conditions/" (id) } {
             input type="hidden" name="csrf" value=(me.csrf);
-            label { "Condition" input #condition-text type="text" name="text" value=(s(&rec["body"], "text")) required; }
-            (status_select(&s(&rec["body"], "status")))
-            label { "Onset" input type="date" name="onset" value=(s(&rec["body"], "onset")); }
+            label { "Condition" input #condition-text type="text" name="text" value=(c.text) required; }
+            (status_select(c.status))
+            label { "Onset" input type="date" name="onset" value=(c.onset); }
             button #save-condition type="submit" { "Save" }
         }
         p.hint { "Saving changes the record's hash; hospitals that read it before keep the old hash in the ledger." }
@@ -328,8 +374,7 @@ async fn edit_condition(
     Path(id): Path<String>,
     Posted { form, .. }: Posted,
 ) -> Response {
-    let v = json!({"kind": "condition", "text": form.one("text"), "status": form.one("status"), "onset": form.one("onset")});
-    let r = call(api::update_record(State(p.node.clone()), Path(id), json_body(v)).await).await;
+    let r = call(service::records::update(&p.node, &id, condition_input(&form)).await);
     done(
         &p,
         &headers,
@@ -396,7 +441,7 @@ async fn import(State(p): State<Arc<Portal>>, headers: HeaderMap, mut mp: Multip
             Err("Choose a bundle file.".into()),
         );
     };
-    let r = call(api::fhir_import(State(p.node.clone()), Ok(bytes)).await).await;
+    let r = call(service::records::fhir_import(&p.node, bytes.to_vec()).await);
     done(
         &p,
         &headers,
@@ -404,16 +449,15 @@ async fn import(State(p): State<Arc<Portal>>, headers: HeaderMap, mut mp: Multip
         r.map(|v| {
             format!(
                 "Imported {} records ({} conditions, {} other resources); {} were already here.",
-                v["imported"], v["conditions"], v["other_resources"], v["skipped_duplicates"]
+                v.imported, v.conditions, v.other_resources, v.skipped_duplicates
             )
         }),
     )
 }
 
 async fn consents_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
-    let grants = fetch(&p, &me, api::list_consents(State(p.node.clone())).await).await?;
-    let rows = grants["consents"].as_array().cloned().unwrap_or_default();
-    let list = hospitals(&p).await;
+    let rows = service::consent::list(&p.node).consents;
+    let list = hospitals(&p);
     let body = html! {
         section.card {
             h2 { "Who may ask for my data" }
@@ -424,15 +468,15 @@ async fn consents_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response,
                     tbody {
                         @for g in &rows {
                             tr {
-                                td { (s(g, "grantee_name")) " " code { (s(g, "grantee_fingerprint")) } }
-                                td { (g["purposes"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
-                                td { (s(g, "expires")) }
-                                td { (credits(&g["price"])) }
-                                td.state { (s(g, "state")) }
-                                td { code.hash title=(s(g, "block")) { (short(&s(g, "block"))) } }
+                                td { (g.grantee_name) " " code { (g.grantee_fingerprint) } }
+                                td { (g.purposes.join(", ")) }
+                                td { (g.expires) }
+                                td { (credits(g.price)) }
+                                td.state { (g.state.as_str()) }
+                                td { code.hash title=(g.block) { (short(&g.block)) } }
                                 td {
-                                    @if g["state"] == "live" {
-                                        form method="post" action={ "/patient/consents/" (s(g, "grant_id")) "/revoke" } {
+                                    @if g.state == GrantState::Live {
+                                        form method="post" action={ "/patient/consents/" (g.grant_id) "/revoke" } {
                                             input type="hidden" name="csrf" value=(me.csrf);
                                             button.danger type="submit" { "Revoke" }
                                         }
@@ -463,49 +507,34 @@ async fn grant(
     headers: HeaderMap,
     Posted { form, .. }: Posted,
 ) -> Response {
+    let back = |r| done(&p, &headers, "/patient/consents", r);
     let chosen = form.all("hospitals");
     if chosen.is_empty() {
-        return done(
-            &p,
-            &headers,
-            "/patient/consents",
-            Err("Choose at least one hospital.".into()),
-        );
+        return back(Err("Choose at least one hospital.".into()));
     }
     let purposes = form.all("purposes");
     if purposes.is_empty() {
-        return done(
-            &p,
-            &headers,
-            "/patient/consents",
-            Err("Choose at least one purpose.".into()),
-        );
+        return back(Err("Choose at least one purpose.".into()));
     }
-    let days: u64 = match form.one("expires_in_days").parse() {
-        Ok(d) => d,
-        Err(_) => {
-            return done(
-                &p,
-                &headers,
-                "/patient/consents",
-                Err("Give the expiry as a whole number of days (0 = never).".into()),
-            );
-        }
+    let Ok(days) = form.one("expires_in_days").parse::<u64>() else {
+        return back(Err(
+            "Give the expiry as a whole number of days (0 = never).".into(),
+        ));
     };
     let mut ok = Vec::new();
     for h in chosen {
-        let g = json!({"grantee": h, "purposes": purposes, "expires_in_days": days});
-        match call(api::grant_consent(State(p.node.clone()), json_body(g)).await).await {
-            Ok(v) => ok.push(s(&v, "grantee_name")),
-            Err(e) => return done(&p, &headers, "/patient/consents", Err(e)),
+        let g = GrantInput {
+            grantee: h,
+            purposes: purposes.clone(),
+            expires_in_days: Some(days),
+            ..GrantInput::default()
+        };
+        match call(service::consent::grant(&p.node, g).await) {
+            Ok(v) => ok.push(v.grantee_name),
+            Err(e) => return back(Err(e)),
         }
     }
-    done(
-        &p,
-        &headers,
-        "/patient/consents",
-        Ok(format!("Now sharing with {}.", ok.join(", "))),
-    )
+    back(Ok(format!("Now sharing with {}.", ok.join(", "))))
 }
 
 async fn revoke(
@@ -514,7 +543,7 @@ async fn revoke(
     Path(id): Path<String>,
     _: Posted,
 ) -> Response {
-    let r = call(api::revoke_consent(State(p.node.clone()), Path(id)).await).await;
+    let r = call(service::consent::revoke(&p.node, &id).await);
     done(
         &p,
         &headers,
@@ -522,36 +551,35 @@ async fn revoke(
         r.map(|v| {
             format!(
                 "Revoked: {} can no longer ask for your data.",
-                s(&v, "grantee_name")
+                v.map(|g| g.grantee_name).unwrap_or_default()
             )
         }),
     )
 }
 
 async fn rewards_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
-    let r = fetch(&p, &me, api::rewards(State(p.node.clone())).await).await?;
-    let rows = r["accesses"].as_array().cloned().unwrap_or_default();
+    let r = service::rewards::rewards(&p.node);
     let body = html! {
         section.card.totals {
-            div { span.label { "Total earned" } span #reward-total.big { (credits(&r["total"])) } " credits" }
-            div { span.label { "Confirmed" } span #reward-confirmed { (credits(&r["confirmed"])) } }
-            div { span.label { "Pending" } span #reward-pending { (credits(&r["pending"])) } }
+            div { span.label { "Total earned" } span #reward-total.big { (credits(r.total)) } " credits" }
+            div { span.label { "Confirmed" } span #reward-confirmed { (credits(r.confirmed)) } }
+            div { span.label { "Pending" } span #reward-pending { (credits(r.pending)) } }
         }
         p.hint { "A payment is pending until its quiet period passes without a fork proof against the payer; then it is confirmed." }
-        @if rows.is_empty() { p { "No paid access yet." } }
+        @if r.accesses.is_empty() { p { "No paid access yet." } }
         @else {
             table #rewards {
                 thead { tr { th { "Time" } th { "Hospital" } th { "Staff" } th { "Query" } th { "Reward" } th { "Payment" } th { "Access block" } } }
                 tbody {
-                    @for a in &rows {
+                    @for a in &r.accesses {
                         tr {
-                            td { (s(a, "time")) }
-                            td { (s(a, "requester_name")) }
-                            td { (s(a, "staff_user")) }
-                            td { (s(a, "query")) }
-                            td { (credits(&a["price"])) }
-                            td { (s(a, "status")) }
-                            td { code.hash title=(s(a, "access_block")) { (short(&s(a, "access_block"))) } }
+                            td { (a.time) }
+                            td { (a.requester_name) }
+                            td { (a.staff_user) }
+                            td { (a.query) }
+                            td { (credits(a.price)) }
+                            td { (a.status) }
+                            td { code.hash title=(a.access_block) { (short(&a.access_block)) } }
                         }
                     }
                 }
@@ -561,18 +589,19 @@ async fn rewards_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, 
     Ok(page(&p, Some(&me), "Rewards", body))
 }
 
+/// What the patient was paid for one Access block, for the access table.
+fn paid(rewards: &RewardsView, block: &str) -> String {
+    rewards
+        .accesses
+        .iter()
+        .find(|x| x.access_block == block)
+        .map(|x| format!("{} ({})", credits(x.price), x.status))
+        .unwrap_or_else(|| "—".into())
+}
+
 async fn access_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Response> {
-    let node = p.node.clone();
-    let audit = fetch(&p, &me, api::audit(State(node.clone())).await).await?;
-    let rewards = fetch(&p, &me, api::rewards(State(node)).await).await?;
-    let paid = |block: &str| -> String {
-        rewards["accesses"]
-            .as_array()
-            .and_then(|a| a.iter().find(|x| x["access_block"] == block))
-            .map(|x| format!("{} ({})", credits(&x["price"]), s(x, "status")))
-            .unwrap_or_else(|| "—".into())
-    };
-    let mut rows = audit["accesses"].as_array().cloned().unwrap_or_default();
+    let mut rows = service::audit::audit(&p.node).accesses;
+    let rewards = service::rewards::rewards(&p.node);
     rows.reverse();
     let body = html! {
         p { "Every request for your data, answered or refused, as your node logged it on the ledger (newest first)." }
@@ -582,17 +611,17 @@ async fn access_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, R
                 thead { tr { th { "Time" } th { "Requester" } th { "Staff user" } th { "Query" } th { "Purpose" } th { "Decision" } th { "Reason" } th { "Records" } th { "Reward" } th { "Block hash" } } }
                 tbody {
                     @for a in &rows {
-                        tr class={ "decision-" (s(a, "decision")) } {
-                            td { (s(a, "time")) }
-                            td { (s(a, "requester_name")) " " code { (s(a, "requester_fingerprint")) } }
-                            td { (s(a, "staff_user")) }
-                            td { (s(a, "query")) }
-                            td { (s(a, "purpose")) }
-                            td.decision { (s(a, "decision")) }
-                            td { (s(a, "reason")) }
-                            td { (s(a, "records")) }
-                            td { (paid(&s(a, "block"))) }
-                            td { code.hash title=(s(a, "block")) { (short(&s(a, "block"))) } }
+                        tr class={ "decision-" (a.decision) } {
+                            td { (a.time) }
+                            td { (a.requester_name) " " code { (a.requester_fingerprint) } }
+                            td { (a.staff_user) }
+                            td { (a.query) }
+                            td { (a.purpose) }
+                            td.decision { (a.decision) }
+                            td { (a.reason) }
+                            td { (a.records) }
+                            td { (paid(&rewards, &a.block)) }
+                            td { code.hash title=(a.block) { (short(&a.block)) } }
                         }
                     }
                 }

@@ -168,6 +168,8 @@ pub struct PeerView {
     pub addresses: Vec<String>,
     /// Whether a connection is open.
     pub connected: bool,
+    /// Its identify announced another network: disconnected, refused from then on.
+    pub foreign: bool,
     /// Its chain head as this node knows it.
     pub chain_head: Option<ChainHead>,
     /// When last heard from.

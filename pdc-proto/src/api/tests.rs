@@ -418,6 +418,7 @@ fn search_and_network() {
                 role: Some(s("patient")),
                 addresses: vec![s("/ip4/127.0.0.1/tcp/1")],
                 connected: true,
+                foreign: false,
                 chain_head: Some(ChainHead {
                     seq: 2,
                     hash: s("bb"),
@@ -433,6 +434,7 @@ fn search_and_network() {
                 role: None,
                 addresses: vec![],
                 connected: false,
+                foreign: true,
                 chain_head: None,
                 last_seen: None,
                 agent: None,

@@ -1,5 +1,12 @@
 //! The task that owns the libp2p `Swarm`: builds the behaviour, runs the event loop,
 //! keeps the pending-reply and response-channel maps.
+//!
+//! # Layout
+//! - this file: the task (`NetTask`), its start (`spawn`) and the event loop: commands
+//!   from the client, swarm and behaviour events, gossip, data and sync requests;
+//! - `behaviour`: the protocols (`Behaviour`), their names, gossipsub scoring, the port
+//!   check;
+//! - `peers`: the peer table (`PeerEntry`), address bookkeeping and connection trimming.
 
 use std::collections::{HashMap, HashSet, hash_map::Entry};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,6 +28,14 @@ use libp2p::{
 use pdc_proto::Message;
 use pdc_proto::wire::{DataRequest, DataResponse, SyncRequest, SyncResponse};
 use tokio::sync::mpsc;
+
+mod behaviour;
+mod peers;
+
+use behaviour::{Behaviour, BehaviourEvent, Names, build_behaviour, ensure_port_free};
+pub(super) use peers::PeerEntry;
+#[cfg(test)]
+pub(super) use peers::trim_candidates;
 
 use super::client::{Command, NetClient, Reply};
 use super::codec::{FrameTooLarge, ProstCodec};
@@ -44,102 +59,6 @@ const MAX_ADDRS_PER_PEER: usize = 16;
 const MAX_FOREIGN_PEERS: usize = 1024;
 /// Callers waiting for the first listen address.
 const MAX_LISTEN_WAITERS: usize = 64;
-
-type DataBehaviour = request_response::Behaviour<ProstCodec<DataRequest, DataResponse>>;
-type SyncBehaviour = request_response::Behaviour<ProstCodec<SyncRequest, SyncResponse>>;
-
-/// Every protocol the node speaks. Field order is the order the swarm polls them;
-/// connection limits come first so they can deny a connection before others see it.
-#[derive(NetworkBehaviour)]
-pub(super) struct Behaviour {
-    limits: connection_limits::Behaviour,
-    identify: identify::Behaviour,
-    ping: ping::Behaviour,
-    kad: kad::Behaviour<kad::store::MemoryStore>,
-    gossipsub: gossipsub::Behaviour,
-    data: DataBehaviour,
-    sync: SyncBehaviour,
-}
-
-/// Protocol names and topic derived from the network hash.
-struct Names {
-    identify_version: String,
-    data: StreamProtocol,
-    sync: StreamProtocol,
-    kad: StreamProtocol,
-    topic: IdentTopic,
-}
-
-impl Names {
-    fn new(config: &NetConfig) -> Result<Self, NetError> {
-        let tag = config.network_tag();
-        let protocol = |name: &str| {
-            StreamProtocol::try_from_owned(format!("/pdc/{tag}/{name}/1"))
-                .map_err(|e| NetError::Setup(format!("protocol name: {e}")))
-        };
-        Ok(Self {
-            identify_version: format!("/pdc/{}/1", hex::encode(config.network_hash)),
-            data: protocol("data")?,
-            sync: protocol("sync")?,
-            kad: protocol("kad")?,
-            topic: IdentTopic::new(format!("pdc/{tag}/ledger")),
-        })
-    }
-}
-
-/// What the task knows about one peer.
-pub(super) struct PeerEntry {
-    addrs: Vec<Multiaddr>,
-    connections: u32,
-    /// Whether the node was told `PeerConnected` (so it gets the matching disconnect).
-    announced: bool,
-    protocol_version: Option<String>,
-    agent_version: Option<String>,
-    last_seen_ms: u64,
-    /// When the first of the current connections was established.
-    pub(super) connected_since_ms: u64,
-    /// Last data or sync request to or from the peer.
-    pub(super) last_request_ms: u64,
-    /// Last data request to or from the peer (a hospital asking, or asked).
-    pub(super) last_data_ms: u64,
-}
-
-impl PeerEntry {
-    pub(super) fn new() -> Self {
-        Self {
-            addrs: Vec::new(),
-            connections: 0,
-            announced: false,
-            protocol_version: None,
-            agent_version: None,
-            last_seen_ms: now_ms(),
-            connected_since_ms: now_ms(),
-            last_request_ms: 0,
-            last_data_ms: 0,
-        }
-    }
-
-    /// The latest use of the connection as trimming sees it (ms): its start, its last
-    /// data or sync request, and a data request counting as a use for
-    /// `DATA_PEER_KEEP` rather than `trim_after` (a hospital that searched is likely
-    /// to search again, and redialing every patient would slow its next search).
-    pub(super) fn last_use(&self, trim_after: Duration) -> u64 {
-        let extra = DATA_PEER_KEEP.saturating_sub(trim_after).as_millis();
-        let data = self
-            .last_data_ms
-            .saturating_add(u64::try_from(extra).unwrap_or(u64::MAX));
-        self.last_request_ms.max(self.connected_since_ms).max(data)
-    }
-
-    fn add_addr(&mut self, addr: Multiaddr) {
-        // Keep the newest last; a re-seen address moves to the end.
-        self.addrs.retain(|a| a != &addr);
-        self.addrs.push(addr);
-        if self.addrs.len() > MAX_ADDRS_PER_PEER {
-            self.addrs.remove(0);
-        }
-    }
-}
 
 /// The swarm and every piece of state that belongs with it.
 struct NetTask {
@@ -241,198 +160,11 @@ pub(super) fn spawn(
     Ok((client, event_rx, handle))
 }
 
-/// Refuses a fixed TCP port that another process already listens on.
-///
-/// libp2p-tcp sets `SO_REUSEPORT` on its listeners, so binding a taken port "succeeds"
-/// and the kernel then splits incoming connections between the two processes. A plain
-/// bind (no `SO_REUSEPORT`) fails in that case and lets us say so up front.
-fn ensure_port_free(addr: &Multiaddr) -> Result<(), NetError> {
-    let mut ip = None;
-    let mut port = None;
-    for protocol in addr.iter() {
-        match protocol {
-            Protocol::Ip4(v4) => ip = Some(std::net::IpAddr::V4(v4)),
-            Protocol::Ip6(v6) => ip = Some(std::net::IpAddr::V6(v6)),
-            Protocol::Tcp(p) => port = Some(p),
-            _ => {}
-        }
-    }
-    match (ip, port) {
-        (Some(ip), Some(port)) if port != 0 => std::net::TcpListener::bind((ip, port))
-            .map(drop)
-            .map_err(|e| NetError::Listen {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            }),
-        _ => Ok(()),
-    }
-}
-
-fn build_behaviour(
-    config: &NetConfig,
-    names: &Names,
-    keypair: &libp2p::identity::Keypair,
-) -> Result<Behaviour, NetError> {
-    let local_peer_id = keypair.public().to_peer_id();
-
-    let limits = connection_limits::ConnectionLimits::default()
-        .with_max_established(Some(config.max_connections))
-        .with_max_established_per_peer(Some(config.max_connections_per_peer))
-        // Half-open handshakes cost memory and CPU too; bound them like the rest.
-        .with_max_pending_incoming(Some(config.max_connections.clamp(16, 128)))
-        .with_max_pending_outgoing(Some(config.max_connections.clamp(16, 128)));
-
-    let identify = identify::Behaviour::new(
-        identify::Config::new(names.identify_version.clone(), keypair.public())
-            .with_agent_version(config.agent_version.clone())
-            .with_cache_size(0),
-    );
-
-    let mut kad_config = kad::Config::new(names.kad.clone());
-    // We never use DHT records; filtering inserts keeps peers from filling our store.
-    kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
-    if config.discovery {
-        // A bootstrap walks every bucket and so dials most of a network of a few
-        // hundred nodes (the connections are trimmed again later; see
-        // `trim_connections`). Nodes started together would do it together every five
-        // minutes, the whole network handshaking at once: each node picks its own
-        // period between five and ten minutes instead.
-        let period = Duration::from_secs(300).mul_f64(1.0 + rand::random::<f64>());
-        kad_config.set_periodic_bootstrap_interval(Some(period));
-    } else {
-        kad_config.set_periodic_bootstrap_interval(None);
-        // Without automatic inserts the routing table stays empty, so Kademlia never
-        // starts the lookups that would connect us to peers of peers.
-        kad_config.set_kbucket_inserts(kad::BucketInserts::Manual);
-    }
-    let mut kad = kad::Behaviour::with_config(
-        local_peer_id,
-        kad::store::MemoryStore::new(local_peer_id),
-        kad_config,
-    );
-    // Every node is meant to be reachable (patients answer requests), so serve the DHT
-    // even before an external address is confirmed (never, on a LAN or localhost).
-    kad.set_mode(Some(kad::Mode::Server));
-
-    // Anonymous messages with content-addressed ids. Everything on the topic carries
-    // its own signature (a ledger block is signed by its author's account key, a fork
-    // proof is two such blocks) and is fully validated before it is accepted, so a
-    // gossipsub signature would only authenticate the forwarder-of-origin a second time:
-    // one more ed25519 signing per publish and one more verification per message on
-    // every node, the largest CPU cost of gossip after the block check itself. Without
-    // it nothing on the wire names the node that first published a block, and the same
-    // block published twice (by its author and by a peer after a sync) is one message.
-    // Misbehaviour is still charged to the authenticated connection it came from
-    // (`propagation_source`) by the peer score.
-    let gossipsub_config = gossipsub::ConfigBuilder::default()
-        .validation_mode(ValidationMode::Anonymous)
-        .message_id_fn(|m: &gossipsub::Message| {
-            gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
-        })
-        .validate_messages()
-        .max_transmit_size(config.max_gossip_bytes + GOSSIP_ENVELOPE_BYTES)
-        .build()
-        .map_err(|e| NetError::Setup(format!("gossipsub: {e}")))?;
-    let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossipsub_config)
-        .map_err(|e| NetError::Setup(format!("gossipsub: {e}")))?;
-    let (params, thresholds) = score_params(&names.topic);
-    gossipsub
-        .with_peer_score(params, thresholds)
-        .map_err(|e| NetError::Setup(format!("gossipsub peer score: {e}")))?;
-    gossipsub
-        .subscribe(&names.topic)
-        .map_err(|e| NetError::Setup(format!("gossipsub subscribe: {e}")))?;
-
-    let rr_config = request_response::Config::default()
-        .with_request_timeout(config.request_timeout)
-        .with_max_concurrent_streams(64);
-    let data = DataBehaviour::with_codec(
-        ProstCodec::new(config.max_request_bytes, config.max_response_bytes),
-        [(names.data.clone(), ProtocolSupport::Full)],
-        rr_config.clone(),
-    );
-    let sync = SyncBehaviour::with_codec(
-        ProstCodec::new(config.max_request_bytes, config.max_response_bytes),
-        [(names.sync.clone(), ProtocolSupport::Full)],
-        rr_config,
-    );
-
-    Ok(Behaviour {
-        limits: connection_limits::Behaviour::new(limits),
-        identify,
-        ping: ping::Behaviour::new(ping::Config::new()),
-        kad,
-        gossipsub,
-        data,
-        sync,
-    })
-}
-
-/// Peer scoring for a low-traffic topic (ledger blocks are rare).
-///
-/// The defaults of the spec assume a busy topic: they penalise mesh peers that deliver
-/// fewer than 20 messages, which would push every honest peer of a quiet network below
-/// zero. Here the only strong signal is an invalid message (a block the node Rejected):
-/// honest peers forward only what they validated, so a peer forwarding invalid blocks is
-/// faulty. One invalid message costs -10 (below zero, at the gossip threshold), three
-/// graylist the peer; the penalty decays over about ten minutes.
-fn score_params(topic: &IdentTopic) -> (PeerScoreParams, PeerScoreThresholds) {
-    let topic_params = TopicScoreParams {
-        topic_weight: 1.0,
-        // P1: a small reward for staying in the mesh, capped at +1 after an hour.
-        time_in_mesh_weight: 1.0 / 3600.0,
-        time_in_mesh_quantum: Duration::from_secs(1),
-        time_in_mesh_cap: 3600.0,
-        // P2: a small reward for being first to deliver valid blocks.
-        first_message_deliveries_weight: 0.5,
-        first_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(3600)),
-        first_message_deliveries_cap: 20.0,
-        // P3/P3b off: delivery-rate expectations do not fit a quiet topic.
-        mesh_message_deliveries_weight: 0.0,
-        mesh_failure_penalty_weight: 0.0,
-        // P4: invalid messages.
-        invalid_message_deliveries_weight: -10.0,
-        invalid_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(
-            600,
-        )),
-        ..TopicScoreParams::default()
-    };
-    let mut params = PeerScoreParams::default();
-    params.topics.insert(topic.hash(), topic_params);
-    // Demo networks and tests run many nodes on one host; colocation is not abuse there.
-    params
-        .ip_colocation_factor_whitelist
-        .insert(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-    (params, PeerScoreThresholds::default())
-}
-
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
-}
-
-/// Which of `connected` connected peers to close to get down to the connection target:
-/// none in `keep` (the gossip mesh, bootstrap peers), none used (connected, or a data
-/// or sync request either way) within `trim_after`, least recently used first, at most
-/// the excess over the target. `last_used` is each peer's latest use in ms.
-pub(super) fn trim_candidates(
-    connected: usize,
-    last_used: &[(PeerId, u64)],
-    keep: &HashSet<PeerId>,
-    now_ms: u64,
-    config: &NetConfig,
-) -> Vec<PeerId> {
-    let excess = connected.saturating_sub(config.connection_target as usize);
-    let quiet = u64::try_from(config.trim_after.as_millis()).unwrap_or(u64::MAX);
-    let mut idle: Vec<(u64, PeerId)> = last_used
-        .iter()
-        .filter(|(p, last)| !keep.contains(p) && now_ms.saturating_sub(*last) >= quiet)
-        .map(|(p, last)| (*last, *p))
-        .collect();
-    idle.sort_unstable();
-    idle.into_iter().take(excess).map(|(_, p)| p).collect()
 }
 
 fn outbound_error(peer: PeerId, error: OutboundFailure) -> NetError {
@@ -486,97 +218,6 @@ impl NetTask {
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
             }
-        }
-    }
-
-    fn remember_addr(&mut self, peer: PeerId, addr: Multiaddr) {
-        self.swarm.add_peer_address(peer, addr.clone());
-        if self.config.discovery {
-            self.swarm
-                .behaviour_mut()
-                .kad
-                .add_address(&peer, addr.clone());
-        }
-        self.entry(peer).add_addr(addr);
-    }
-
-    fn entry(&mut self, peer: PeerId) -> &mut PeerEntry {
-        if self.peers.len() >= MAX_KNOWN_PEERS && !self.peers.contains_key(&peer) {
-            self.forget_oldest_peer();
-        }
-        self.peers.entry(peer).or_insert_with(PeerEntry::new)
-    }
-
-    fn forget_oldest_peer(&mut self) {
-        let oldest = self
-            .peers
-            .iter()
-            .filter(|(_, e)| e.connections == 0)
-            .min_by_key(|(_, e)| e.last_seen_ms)
-            .map(|(p, _)| *p);
-        if let Some(peer) = oldest {
-            self.peers.remove(&peer);
-        }
-    }
-
-    /// A data (`data`) or sync request to or from `peer` (see `trim_connections`).
-    fn requested(&mut self, peer: PeerId, data: bool) {
-        let now = now_ms();
-        let entry = self.entry(peer);
-        entry.last_request_ms = now;
-        if data {
-            entry.last_data_ms = now;
-        }
-    }
-
-    /// Keeps the node near `connection_target` connections. Kademlia dials every peer a
-    /// lookup meets, and gossipsub holds a stream open on every connection, so the
-    /// swarm's idle timeout never fires: with discovery on, 200 nodes ended up fully
-    /// meshed (40,000 sockets on one machine, both cores busy with pings and lazy
-    /// gossip). Above the target, connections that carry nothing of this node's are
-    /// closed, least recently used first: not in its gossip mesh, not to a bootstrap
-    /// peer, and with no data or sync request either way and no new connection for
-    /// `trim_after` (so a lookup, a sync session or a search in progress keeps its
-    /// peers), and no data request for `DATA_PEER_KEEP` (see [`PeerEntry::last_use`]).
-    /// Closed peers stay in Kademlia's table and are dialed again when needed. The
-    /// choice is [`trim_candidates`].
-    fn trim_connections(&mut self) {
-        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-        if connected.len() <= self.config.connection_target as usize {
-            return;
-        }
-        let mesh: HashSet<PeerId> = self
-            .swarm
-            .behaviour()
-            .gossipsub
-            .all_mesh_peers()
-            .copied()
-            .collect();
-        let keep: HashSet<PeerId> = mesh
-            .into_iter()
-            .chain(self.bootstrap.iter().map(|(p, _)| *p))
-            .collect();
-        let last_used: Vec<(PeerId, u64)> = connected
-            .iter()
-            .filter_map(|p| Some((*p, self.peers.get(p)?.last_use(self.config.trim_after))))
-            .collect();
-        let close = trim_candidates(connected.len(), &last_used, &keep, now_ms(), &self.config);
-        if !close.is_empty() {
-            tracing::debug!(
-                connected = connected.len(),
-                target = self.config.connection_target,
-                closing = close.len(),
-                "closing idle connections above the target"
-            );
-        }
-        for peer in close {
-            let _ = self.swarm.disconnect_peer_id(peer);
-        }
-    }
-
-    fn touch(&mut self, peer: PeerId) {
-        if let Some(entry) = self.peers.get_mut(&peer) {
-            entry.last_seen_ms = now_ms();
         }
     }
 

@@ -13,6 +13,7 @@
 //! - [`service`]: the node's operations as async functions returning the typed views of
 //!   [`pdc_proto::api`]; the rules the API and the portals share live here.
 //! - [`peering`]: gossip validation, anti-entropy, answering requests over the network.
+//! - [`guard_eval`]: the `guard-eval` command: labelled traces replayed through [`access`].
 //! - [`access`]: the access flow: owner decides, logs and answers; requester checks and pays.
 //! - [`node`]: a node's parts: identity, store, records, ledger appends, the guard.
 //! - [`net`]: the libp2p swarm task and its client (gossip, data and sync protocols).
@@ -33,6 +34,7 @@ pub mod consent;
 pub mod daemon;
 pub mod demo;
 pub mod guard;
+pub mod guard_eval;
 pub mod identity;
 pub mod ledger;
 pub mod net;

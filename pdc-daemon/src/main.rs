@@ -103,7 +103,7 @@ enum Command {
         /// Generator: clinic (day-shift hospitals) or shifted (night EDs, research,
         /// newcomers, drift).
         #[arg(long, default_value = "clinic")]
-        generator: pdc_daemon::guard::Generator,
+        generator: pdc_daemon::guard_eval::Generator,
         /// Replay this trace (JSON lines, see the README) instead of generating one.
         #[arg(long, conflicts_with_all = ["seed", "generator", "write_traffic"])]
         traffic: Option<PathBuf>,
@@ -256,7 +256,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             traffic,
             write_traffic,
         } => {
-            use pdc_daemon::guard::{Trace, evaluate_trace, generate_traffic, run_guard_eval};
+            use pdc_daemon::guard_eval::{Trace, evaluate_trace, generate_traffic, run_guard_eval};
             if let Some(path) = write_traffic {
                 let trace = generate_traffic(generator, seed);
                 let f = std::fs::File::create(&path)

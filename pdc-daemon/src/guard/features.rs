@@ -133,7 +133,7 @@ pub(super) const BREADTH_FEATURES: [usize; 5] = [
 
 /// Stable 64-bit FNV-1a hash. Used instead of `DefaultHasher` because the hashes
 /// are persisted in snapshots and must not change between Rust releases.
-pub(super) fn fnv(s: &str) -> u64 {
+pub(crate) fn fnv(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in s.as_bytes() {
         h ^= u64::from(*b);

@@ -6,12 +6,9 @@
 //!   habits, turned into one feature vector per request.
 //! - `model`: isolation forest + per-feature tail statistics, learned online
 //!   from accepted requests on top of a prior of normal clinical behaviour.
-//! - `trace`: the labelled traffic trace format `guard-eval` reads and writes
-//!   ([`Trace`], one JSON request per line).
-//! - `traffic`, `shifted`: two generators of such traces with different
-//!   statistics ([`generate_traffic`]).
-//! - `eval`: a trace replayed through a real [`Guard`] as the node's decision
-//!   path drives it, beside two baselines; see [`evaluate_trace`].
+//!
+//! How well it detects attacks is measured by [`crate::guard_eval`], which sits above
+//! the access flow because it replays traces through it.
 //!
 //! The guard has no I/O: the node persists [`Guard::snapshot`] bytes and hands
 //! them back to [`Guard::restore`] on start.
@@ -22,13 +19,8 @@
 //! guard allowed *and* the owner answered are learned from, so an attacker's
 //! flagged traffic never becomes "normal".
 
-mod eval;
 mod features;
-mod generator;
 mod model;
-mod shifted;
-mod trace;
-mod traffic;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -37,11 +29,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::eval::{GuardEvalReport, evaluate_trace, run_guard_eval};
-use self::features::{Event, Features, N, Party, Profile, fnv, hour_of};
-pub use self::generator::{Generator, generate_traffic};
+pub(crate) use self::features::fnv;
+use self::features::{Event, Features, N, Party, Profile, hour_of};
 use self::model::{Model, ModelState};
-pub use self::trace::{AttackKind, Label, Trace, TraceError, TraceLine, TraceRequest};
 
 /// Version of the snapshot format written by [`Guard::snapshot`].
 const SNAPSHOT_VERSION: u32 = 1;

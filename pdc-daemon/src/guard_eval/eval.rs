@@ -19,8 +19,8 @@ use std::fmt;
 use super::generator::{Generator, generate_traffic};
 use super::trace::{AttackKind, Label, Trace, TraceRequest};
 use super::traffic::{DAY, MINUTE, WARMUP_DAYS};
-use super::{Guard, GuardConfig, RequestContext, Verdict};
 use crate::access;
+use crate::guard::{Guard, GuardConfig, RequestContext, Verdict, fnv};
 
 /// "Detected" means flagged or denied within this many requests of the onset.
 const DETECT_WITHIN: usize = 5;
@@ -142,7 +142,7 @@ impl ZScore {
     fn check(&mut self, ctx: &RequestContext) -> bool {
         let t = ctx.now_ms;
         let c = self.seen.entry(ctx.requester.clone()).or_default();
-        let cat = ctx.disease_category.as_deref().map(super::features::fnv);
+        let cat = ctx.disease_category.as_deref().map(fnv);
         c.recent.push_back((t, cat));
         while c.recent.len() > Z_MAX_RECENT
             || c.recent.front().is_some_and(|(r, _)| r + Z_LONG <= t)

@@ -25,6 +25,7 @@
 //! - [`ledger`]: block lattice: blocks, validation, fold to balances, fork proofs.
 //! - [`store`]: RocksDB column families, typed keys, group-committed durable writes.
 //! - [`identity`]: keys, token, 0600 files.
+//! - [`time`]: the one wall-clock reading, `now_ms`.
 //! - [`config`]: one documented Config from TOML and `PDC_*` variables.
 
 pub mod access;
@@ -45,4 +46,5 @@ pub mod search;
 pub mod search_eval;
 pub mod service;
 pub mod store;
+pub mod time;
 pub mod web;

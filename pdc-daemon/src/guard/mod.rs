@@ -79,9 +79,7 @@ impl Clock {
     /// The current time in milliseconds since the Unix epoch.
     pub fn now_ms(&self) -> u64 {
         match self {
-            Self::System => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            Self::System => crate::time::now_ms(),
             Self::Manual(t) => t.load(Ordering::Relaxed),
         }
     }

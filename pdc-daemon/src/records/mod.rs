@@ -100,13 +100,9 @@ pub fn new_id() -> String {
     hex::encode(b)
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+/// Milliseconds since the Unix epoch (the node's one clock reading, kept here under its
+/// old name because records, tests and benches take it from `records`).
+pub use crate::time::now_ms;
 
 /// Checks a record before it is stored.
 pub fn validate(record: &Record) -> Result<(), RecordError> {

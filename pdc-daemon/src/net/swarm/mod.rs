@@ -9,7 +9,9 @@
 //! - `peers`: the peer table (`PeerEntry`), address bookkeeping and connection trimming.
 
 use std::collections::{HashMap, HashSet, hash_map::Entry};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::time::now_ms;
 
 use futures::StreamExt;
 use libp2p::gossipsub::{
@@ -158,13 +160,6 @@ pub(super) fn spawn(
     task.connect_bootstrap();
     let handle = tokio::spawn(task.run(command_rx));
     Ok((client, event_rx, handle))
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 fn outbound_error(peer: PeerId, error: OutboundFailure) -> NetError {

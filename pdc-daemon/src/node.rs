@@ -15,14 +15,7 @@ use crate::ledger::{
     LedgerError, PersistError, Register, VerifiedBlock,
 };
 use crate::records::{RecordStore, now_ms};
-use crate::store::{Batch, Store, StoreError, cf};
-
-/// Key of the guard's state in the `guard` column family.
-const GUARD_KEY: &[u8] = b"state";
-
-/// A `meta` key never stored: deleting it is the no-op write that tells when every
-/// ledger write queued before it has been answered.
-const LEDGER_BARRIER_KEY: &[u8] = b"ledger/barrier";
+use crate::store::{Batch, Store, StoreError, cf, prefix};
 
 /// The ledger's rules as this node's config sets them.
 fn ledger_config(config: &Config) -> LedgerConfig {
@@ -269,7 +262,7 @@ impl Node {
             revoke_on_deny: gs.revoke_on_deny,
             ..GuardConfig::default()
         };
-        let guard = match store.get(cf::GUARD, GUARD_KEY.to_vec()).await? {
+        let guard = match store.get(cf::GUARD, prefix::GUARD_STATE.to_vec()).await? {
             Some(bytes) => Guard::restore(&bytes, guard_config)?,
             // A brand-new node starts from the guard's conservative prior.
             None => Guard::new(guard_config)?,
@@ -367,7 +360,7 @@ impl Node {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .snapshot();
         let mut b = Batch::new();
-        b.put(cf::GUARD, GUARD_KEY.to_vec(), bytes);
+        b.put(cf::GUARD, prefix::GUARD_STATE.to_vec(), bytes);
         self.store.commit(b).await
     }
 
@@ -805,7 +798,7 @@ impl Node {
         // Written in queue order: once this is answered (stored or refused), every
         // ledger write queued before it is too.
         let mut barrier = Batch::new();
-        barrier.delete(cf::META, LEDGER_BARRIER_KEY.to_vec());
+        barrier.delete(cf::META, prefix::LEDGER_BARRIER.to_vec());
         if let Ok(done) = self.store.enqueue(barrier).await {
             let _ = done.wait().await;
         }

@@ -34,6 +34,20 @@ pub mod cf {
     pub const ALL: &[&str] = &[META, RECORDS, BLOCKS, CHAIN, HEADS, FORKS, GUARD, PEERS];
 }
 
+/// Every fixed key and key prefix of the `meta` and `guard` column families, in one
+/// place so two modules can never claim the same key space.
+pub mod prefix {
+    /// `meta`: the ledger's apply-order log, `ledger/applied/<u64 big-endian>` -> hash.
+    pub const LEDGER_APPLIED: &[u8] = b"ledger/applied/";
+    /// `meta`: never stored; deleting it is the no-op write that tells when every
+    /// ledger write queued before it has been answered.
+    pub const LEDGER_BARRIER: &[u8] = b"ledger/barrier";
+    /// `meta`: portal accounts, `portal/user/<lower-cased name>` -> account.
+    pub const PORTAL_USER: &str = "portal/user/";
+    /// `guard`: the access guard's learned state (one value).
+    pub const GUARD_STATE: &[u8] = b"state";
+}
+
 /// Key encodings. Integers are big-endian so range scans come out in order.
 pub mod keys {
     /// Chain index key: the author's 32-byte key followed by the big-endian seq.

@@ -14,7 +14,7 @@ use super::{
 use crate::store::{Batch, Store, StoreError, cf, keys};
 
 /// Prefix of the apply-order index in the `meta` column family.
-const APPLIED: &[u8] = b"ledger/applied/";
+const APPLIED: &[u8] = crate::store::prefix::LEDGER_APPLIED;
 
 /// Blocks replayed per batch signature check on start-up. Larger batches verify a
 /// little faster per signature; this many stays a small fraction of a second each.

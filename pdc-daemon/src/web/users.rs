@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::{Batch, Store, StoreError, cf};
 
 /// Key prefix of accounts in the meta column family.
-const PREFIX: &str = "portal/user/";
+const PREFIX: &str = crate::store::prefix::PORTAL_USER;
 /// Shortest password accepted outside demo mode.
 pub const MIN_PASSWORD: usize = 10;
 

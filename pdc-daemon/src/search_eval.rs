@@ -161,17 +161,21 @@ fn queries_of(
         .collect())
 }
 
+/// Reads and parses a query file whose relevance codes are in `system`.
+fn load_queries(path: &Path, system: CodeSystem) -> Result<Vec<EvalQuery>, EvalError> {
+    let text = String::from_utf8_lossy(&read(path)?).into_owned();
+    parse_eval_queries(&text, system).map_err(|e| EvalError::Queries {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })
+}
+
 async fn run_typed(
     typed: &Path,
     queries: &Path,
     split: Option<(&Path, Split, Half)>,
 ) -> Result<EvalReport, EvalError> {
-    let q_text = String::from_utf8_lossy(&read(queries)?).into_owned();
-    let mut queries_parsed =
-        parse_eval_queries(&q_text, CodeSystem::Icd10).map_err(|e| EvalError::Queries {
-            path: queries.display().to_string(),
-            detail: e.to_string(),
-        })?;
+    let mut queries_parsed = load_queries(queries, CodeSystem::Icd10)?;
     let t_text = String::from_utf8_lossy(&read(typed)?).into_owned();
     let mut rows = parse_typed_conditions(&t_text).map_err(|e| EvalError::Queries {
         path: typed.display().to_string(),
@@ -263,12 +267,7 @@ async fn run_dev(
     bundles: &Path,
     split: Option<(&Path, Split, Half)>,
 ) -> Result<EvalReport, EvalError> {
-    let q_text = String::from_utf8_lossy(&read(queries)?).into_owned();
-    let mut queries_parsed =
-        parse_eval_queries(&q_text, CodeSystem::Snomed).map_err(|e| EvalError::Queries {
-            path: queries.display().to_string(),
-            detail: e.to_string(),
-        })?;
+    let mut queries_parsed = load_queries(queries, CodeSystem::Snomed)?;
     let mut files: Vec<_> = std::fs::read_dir(bundles)
         .map_err(|source| EvalError::Read {
             path: bundles.display().to_string(),

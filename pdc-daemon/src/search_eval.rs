@@ -45,9 +45,18 @@ pub enum EvalError {
         /// The importer's message.
         detail: String,
     },
-    /// Storage failed.
+    /// The evaluation's scratch database failed.
     #[error("record store: {0}")]
-    Store(String),
+    Store(#[from] crate::store::StoreError),
+    /// Its records could not be stored or read back.
+    #[error("record store: {0}")]
+    Records(#[from] crate::records::RecordError),
+    /// The records read back are not the ones written.
+    #[error("record store: {0}")]
+    Mismatch(String),
+    /// The scoring task stopped.
+    #[error("evaluation task stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
     /// No bundles.
     #[error("no .json bundles in {0}")]
     NoBundles(String),
@@ -195,7 +204,7 @@ async fn run_typed(
     // One node holds every typed condition: each is its own record, scored on its
     // own (record-level precision and recall).
     let tmp = tempfile_dir()?;
-    let store = Store::open(&tmp.join("typed")).map_err(|e| EvalError::Store(e.to_string()))?;
+    let store = Store::open(&tmp.join("typed"))?;
     let rs = RecordStore::new(store.clone(), &rand_key());
     // Records as the portal's POST /api/v1/records makes them: a fresh id, the
     // typed text, status active.
@@ -218,13 +227,8 @@ async fn run_typed(
             }
         })
         .collect();
-    rs.put_many(records)
-        .await
-        .map_err(|e| EvalError::Store(e.to_string()))?;
-    let listed = rs
-        .list()
-        .await
-        .map_err(|e| EvalError::Store(e.to_string()))?;
+    rs.put_many(records).await?;
+    let listed = rs.list().await?;
     store.close().await;
     let _ = std::fs::remove_dir_all(&tmp);
     let mut patients = Vec::with_capacity(rows.len());
@@ -235,7 +239,7 @@ async fn run_typed(
         let row = row_of
             .get(&s.record.id)
             .map(|&i| &rows[i])
-            .ok_or_else(|| EvalError::Store(format!("unexpected record {}", s.record.id)))?;
+            .ok_or_else(|| EvalError::Mismatch(format!("unexpected record {}", s.record.id)))?;
         patients.push(EvalPatient {
             name: row.text.clone(),
             conditions: vec![EvalCondition {
@@ -245,15 +249,18 @@ async fn run_typed(
         });
     }
     if patients.len() != rows.len() {
-        return Err(EvalError::Store(format!(
+        return Err(EvalError::Mismatch(format!(
             "wrote {} typed conditions, read back {}",
             rows.len(),
             patients.len()
         )));
     }
-    tokio::task::spawn_blocking(move || run_eval(&queries_parsed, &patients, CodeSystem::Icd10))
-        .await
-        .map_err(|e| EvalError::Store(e.to_string()))
+    Ok(
+        tokio::task::spawn_blocking(move || {
+            run_eval(&queries_parsed, &patients, CodeSystem::Icd10)
+        })
+        .await?,
+    )
 }
 
 /// Runs the evaluation of the whole development set and returns the printable
@@ -306,15 +313,10 @@ async fn run_dev(
         })?;
         // Each patient is its own node: its own database and its own key.
         let db = tmp.join(format!("p{i}"));
-        let store = Store::open(&db).map_err(|e| EvalError::Store(e.to_string()))?;
+        let store = Store::open(&db)?;
         let rs = RecordStore::new(store.clone(), &rand_key());
-        rs.put_many(records)
-            .await
-            .map_err(|e| EvalError::Store(e.to_string()))?;
-        let listed = rs
-            .list()
-            .await
-            .map_err(|e| EvalError::Store(e.to_string()))?;
+        rs.put_many(records).await?;
+        let listed = rs.list().await?;
         store.close().await;
         let conditions = listed
             .into_iter()
@@ -333,9 +335,10 @@ async fn run_dev(
         patients.push(EvalPatient { name, conditions });
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    tokio::task::spawn_blocking(move || run_eval(&queries_parsed, &patients, CodeSystem::Snomed))
-        .await
-        .map_err(|e| EvalError::Store(e.to_string()))
+    Ok(tokio::task::spawn_blocking(move || {
+        run_eval(&queries_parsed, &patients, CodeSystem::Snomed)
+    })
+    .await?)
 }
 
 fn rand_key() -> [u8; 32] {

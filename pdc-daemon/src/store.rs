@@ -76,10 +76,28 @@ pub enum StoreError {
     Locked(PathBuf),
     /// The disk is full; nothing of the failed write was stored.
     #[error("disk full: the write was not stored; free disk space and retry ({0})")]
-    DiskFull(String),
-    /// Any other RocksDB error.
-    #[error("database error: {0}")]
-    Db(String),
+    DiskFull(#[source] rocksdb::Error),
+    /// Any other RocksDB error, with what the store was doing.
+    #[error("database error: {context}{source}")]
+    Db {
+        /// What failed ("cannot open PATH: ", or empty).
+        context: String,
+        /// RocksDB's error.
+        #[source]
+        source: rocksdb::Error,
+    },
+    /// The database lacks a column family this version needs.
+    #[error("database error: missing column family {0}; the database was not made by this version")]
+    MissingFamily(&'static str),
+    /// A blocking read task or the writer thread could not run.
+    #[error("database error: {what}: {source}")]
+    Task {
+        /// Which task.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
     /// The store was closed (the node is shutting down).
     #[error("the store is shut down")]
     Closed,
@@ -87,11 +105,14 @@ pub enum StoreError {
 
 impl StoreError {
     fn from_rocks(e: rocksdb::Error) -> Self {
-        let s = e.into_string();
+        let s = e.as_ref();
         if s.contains("No space left") || s.contains("ENOSPC") {
-            StoreError::DiskFull(s)
+            StoreError::DiskFull(e)
         } else {
-            StoreError::Db(s)
+            StoreError::Db {
+                context: String::new(),
+                source: e,
+            }
         }
     }
 }
@@ -230,11 +251,13 @@ impl Store {
             .iter()
             .map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| {
-            let s = e.into_string();
-            if s.contains("lock") {
+            if e.as_ref().contains("lock") {
                 StoreError::Locked(path.to_path_buf())
             } else {
-                StoreError::Db(format!("cannot open {}: {s}", path.display()))
+                StoreError::Db {
+                    context: format!("cannot open {}: ", path.display()),
+                    source: e,
+                }
             }
         })?;
         let db = Arc::new(db);
@@ -243,7 +266,10 @@ impl Store {
         let handle = std::thread::Builder::new()
             .name("pdc-store-writer".into())
             .spawn(move || writer_loop(wdb, rx))
-            .map_err(|e| StoreError::Db(format!("cannot start writer thread: {e}")))?;
+            .map_err(|e| StoreError::Task {
+                what: "cannot start the writer thread",
+                source: Arc::new(e),
+            })?;
         let writer = Arc::new(std::sync::Mutex::new(Some(handle)));
         Ok(Self {
             db,
@@ -290,7 +316,10 @@ impl Store {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || get_sync(&db, cf, &key))
             .await
-            .map_err(|e| StoreError::Db(e.to_string()))?
+            .map_err(|e| StoreError::Task {
+                what: "read task",
+                source: Arc::new(e),
+            })?
     }
 
     /// Reads every pair whose key starts with `prefix`, in key order.
@@ -298,7 +327,10 @@ impl Store {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || scan_sync(&db, cf, &prefix))
             .await
-            .map_err(|e| StoreError::Db(e.to_string()))?
+            .map_err(|e| StoreError::Task {
+                what: "read task",
+                source: Arc::new(e),
+            })?
     }
 
     /// Blocking read, for code already off the runtime.
@@ -347,14 +379,14 @@ impl Store {
 fn get_sync(db: &DB, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
     let h = db
         .cf_handle(cf)
-        .ok_or_else(|| StoreError::Db(format!("missing column family {cf}")))?;
+        .ok_or_else(|| StoreError::MissingFamily(cf))?;
     db.get_cf(&h, key).map_err(StoreError::from_rocks)
 }
 
 fn scan_sync(db: &DB, cf: &'static str, prefix: &[u8]) -> Result<Pairs, StoreError> {
     let h = db
         .cf_handle(cf)
-        .ok_or_else(|| StoreError::Db(format!("missing column family {cf}")))?;
+        .ok_or_else(|| StoreError::MissingFamily(cf))?;
     let mut out = Vec::new();
     let iter = db.iterator_cf(
         &h,
@@ -419,7 +451,7 @@ fn write_group(db: &DB, group: &[WriteJob], wo: &WriteOptions) -> Result<(), Sto
         }
         let h = db
             .cf_handle(cf)
-            .ok_or_else(|| StoreError::Db(format!("missing column family {cf}")))?;
+            .ok_or_else(|| StoreError::MissingFamily(cf))?;
         handles.push((cf, h));
         Ok(h)
     };

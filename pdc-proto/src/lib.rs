@@ -6,6 +6,7 @@
 //! - [`ledger`]: block-lattice blocks, signed bytes and fork proofs.
 //! - [`wire`]: request-response and gossip messages between nodes.
 //! - [`api`]: the HTTP API's views and inputs (serde), shared by the daemon and the CLI.
+//! - [`report`]: how both binaries print an error and its causes.
 //!
 //! The protobuf modules need the `wire` feature (on by default); [`api`] is always there,
 //! so a client of the HTTP API builds without prost.
@@ -43,6 +44,7 @@ pub mod wire {
 }
 
 pub mod api;
+pub mod report;
 
 #[cfg(feature = "wire")]
 pub use prost::Message;

@@ -45,7 +45,13 @@ pub enum UserError {
     Store(#[from] StoreError),
     /// Hashing failed (should not happen with valid parameters).
     #[error("password hashing failed: {0}")]
-    Hash(String),
+    Hash(argon2::password_hash::Error),
+    /// The hashing task stopped.
+    #[error("password hashing stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The account could not be encoded.
+    #[error("cannot encode the account: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 fn key(name: &str) -> Vec<u8> {
@@ -113,10 +119,9 @@ pub async fn create(
         Argon2::default()
             .hash_password(pw.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| UserError::Hash(e.to_string()))
+            .map_err(UserError::Hash)
     })
-    .await
-    .map_err(|e| UserError::Hash(e.to_string()))??;
+    .await??;
     let user = User {
         name: name.clone(),
         admin,
@@ -124,7 +129,7 @@ pub async fn create(
         phc,
     };
     let mut b = Batch::new();
-    let bytes = serde_json::to_vec(&user).map_err(|e| UserError::Hash(e.to_string()))?;
+    let bytes = serde_json::to_vec(&user)?;
     b.put(cf::META, key(&name), bytes);
     store.commit(b).await?;
     Ok(user)

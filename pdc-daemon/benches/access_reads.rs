@@ -54,7 +54,7 @@ fn main() -> Result<()> {
         let (_pnet, _t2) = pdc_daemon::peering::start(patient.clone()).await.context("starting a node's network")?;
         let now = pdc_daemon::records::now_ms();
         patient
-            .records
+            .records()
             .put(Record {
                 id: pdc_daemon::records::new_id(),
                 created_ms: now,
@@ -70,12 +70,12 @@ fn main() -> Result<()> {
             .context("storing the record")?;
         // Wait until each knows the other, then grant.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while hospital.with_ledger(|l| l.heads().len()) < 2 || patient.with_ledger(|l| l.heads().len()) < 2 {
+        while hospital.ledger().read(|l| l.heads().len()) < 2 || patient.ledger().read(|l| l.heads().len()) < 2 {
             ensure!(Instant::now() < deadline, "the two nodes did not learn of each other within 30 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         pdc_daemon::access::grant(&patient, h_acct, vec!["treatment".into()], "conditions".into(), 0, 500_000).await.context("granting the hospital")?;
-        while hospital.with_ledger(|l| l.grants_for_grantee(&h_acct).is_empty()) {
+        while hospital.ledger().read(|l| l.grants_for_grantee(&h_acct).is_empty()) {
             ensure!(Instant::now() < deadline, "the grant did not reach the hospital within 30 s");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -137,7 +137,7 @@ fn main() -> Result<()> {
                 all.len()
             );
         }
-        let audit = patient.with_ledger(|l| l.access_by_owner(&patient.account).len());
+        let audit = patient.ledger().read(|l| l.access_by_owner(&patient.account()).len());
         println!("  patient's audit trail: {audit} Access blocks");
         Ok(())
     })

@@ -63,7 +63,7 @@ async fn shut_down((nodes, dirs, nets): Network) {
         let _ = task.await;
     }
     for n in &nodes {
-        n.store.close().await;
+        n.store().close().await;
     }
     drop(nodes);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -77,17 +77,18 @@ async fn heal(n: usize) -> Result<()> {
     let b = network_with(n / 2, "heal", 1, "b").await?;
     let all: Vec<Arc<Node>> = a.0.iter().chain(b.0.iter()).cloned().collect();
     for (i, node) in all.iter().enumerate() {
-        let grantee = all[(i + 1) % all.len()].account.0.to_vec();
-        node.append(Kind::ConsentGrant(ConsentGrant {
-            grant_id: vec![i as u8; 16],
-            grantee,
-            scope: "all".into(),
-            purposes: vec!["treatment".into()],
-            not_after_ms: 0,
-            price: 1,
-        }))
-        .await
-        .context("appending a block")?;
+        let grantee = all[(i + 1) % all.len()].account().0.to_vec();
+        node.ledger()
+            .append(Kind::ConsentGrant(ConsentGrant {
+                grant_id: vec![i as u8; 16],
+                grantee,
+                scope: "all".into(),
+                purposes: vec!["treatment".into()],
+                not_after_ms: 0,
+                price: 1,
+            }))
+            .await
+            .context("appending a block")?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let b0 = &b.2.first().context("an empty group")?.0;
@@ -106,7 +107,7 @@ async fn heal(n: usize) -> Result<()> {
         .dial(target.parse().context("the dial address")?)
         .await
         .context("dialling the other group")?;
-    let heads = |x: &Arc<Node>| x.with_ledger(|l| l.heads());
+    let heads = |x: &Arc<Node>| x.ledger().read(|l| l.heads());
     loop {
         let first = heads(&all[0]);
         if first.len() == all.len() && all.iter().all(|x| heads(x) == first) {
@@ -151,7 +152,7 @@ fn main() -> Result<()> {
             let t0 = Instant::now();
             while !nodes
                 .iter()
-                .all(|x| x.with_ledger(|l| l.heads().len()) == n)
+                .all(|x| x.ledger().read(|l| l.heads().len()) == n)
             {
                 ensure!(
                     t0.elapsed() < Duration::from_secs(120),
@@ -164,9 +165,10 @@ fn main() -> Result<()> {
             let mut lat = Vec::new();
             for k in 0..30usize {
                 let author = &nodes[(k * 7 + 3) % n];
-                let grantee = nodes[(k * 7 + 4) % n].account.0.to_vec();
+                let grantee = nodes[(k * 7 + 4) % n].account().0.to_vec();
                 let t = Instant::now();
                 let b = author
+                    .ledger()
                     .append(Kind::ConsentGrant(ConsentGrant {
                         grant_id: vec![k as u8; 16],
                         grantee,
@@ -180,7 +182,7 @@ fn main() -> Result<()> {
                 let h = b.hash();
                 while !nodes
                     .iter()
-                    .all(|x| x.with_ledger(|l| l.block(&h).is_some()))
+                    .all(|x| x.ledger().read(|l| l.block(&h).is_some()))
                 {
                     ensure!(
                         t.elapsed() < Duration::from_secs(30),

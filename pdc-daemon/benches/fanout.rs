@@ -85,7 +85,7 @@ async fn close(nodes: Vec<Arc<Node>>, nets: Vec<(NetClient, tokio::task::JoinHan
         let _ = t.await;
     }
     for x in &nodes {
-        x.store.close().await;
+        x.store().close().await;
     }
 }
 
@@ -119,7 +119,7 @@ async fn patients(
         let (node, net, t) = open(d.path(), &genesis, peers).await?;
         addrs.push(p2p_addr(&net).await?);
         let now = pdc_daemon::records::now_ms();
-        node.records
+        node.records()
             .put(Record {
                 id: pdc_daemon::records::new_id(),
                 created_ms: now,
@@ -276,11 +276,11 @@ async fn build(n: usize) -> Result<Net> {
         started.elapsed().as_secs_f64()
     );
     let t0 = Instant::now();
-    while hospital.with_ledger(|l| l.grants_for_grantee(&h).len()) < n {
+    while hospital.ledger().read(|l| l.grants_for_grantee(&h).len()) < n {
         ensure!(
             t0.elapsed() < Duration::from_secs(300),
             "only {} of {n} grants reached the hospital in 300 s",
-            hospital.with_ledger(|l| l.grants_for_grantee(&h).len())
+            hospital.ledger().read(|l| l.grants_for_grantee(&h).len())
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -311,7 +311,7 @@ async fn search(
             purpose: "treatment".into(),
             staff_user: "bench".into(),
             timeout: Duration::from_secs(10),
-            concurrency: hospital.config.search_concurrency,
+            concurrency: hospital.config().search_concurrency,
             only: None,
         },
     )
@@ -415,7 +415,7 @@ fn main() -> Result<()> {
                         _ => None,
                     })
                     .collect();
-                while !hospital.with_ledger(|l| payments.iter().all(|s| l.is_received(s))) {
+                while !hospital.ledger().read(|l| payments.iter().all(|s| l.is_received(s))) {
                     ensure!(
                         t.elapsed() < Duration::from_secs(120),
                         "payments of search {round} not all claimed after 120 s"

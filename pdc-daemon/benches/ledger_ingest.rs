@@ -213,8 +213,17 @@ fn full_path(
             // Up to PIPELINE writes queued or syncing while the next chunk is verified.
             let mut writing = std::collections::VecDeque::new();
             for c in blocks.chunks(chunk) {
-                let decoded = node.verify_remote_batch(c.to_vec()).await.map_err(err)?;
-                writing.push_back(node.apply_verified_batch(decoded).await.map_err(err)?);
+                let decoded = node
+                    .ledger()
+                    .verify_remote_batch(c.to_vec())
+                    .await
+                    .map_err(err)?;
+                writing.push_back(
+                    node.ledger()
+                        .apply_verified_batch(decoded)
+                        .await
+                        .map_err(err)?,
+                );
                 if writing.len() >= PIPELINE
                     && let Some(oldest) = writing.pop_front()
                 {
@@ -226,12 +235,18 @@ fn full_path(
             }
         } else {
             for c in blocks.chunks(chunk) {
-                all_applied(&node.ingest_remote_batch(c.to_vec()).await.map_err(err)?)?;
+                all_applied(
+                    &node
+                        .ledger()
+                        .ingest_remote_batch(c.to_vec())
+                        .await
+                        .map_err(err)?,
+                )?;
             }
         }
         let wall = start.elapsed();
         let cpu = process_cpu().saturating_sub(cpu0);
-        node.store.close().await;
+        node.store().close().await;
         drop(node);
         drop(dir);
         Ok((wall, cpu))

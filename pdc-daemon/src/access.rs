@@ -39,8 +39,8 @@ pub enum AccessError {
 
 /// The ledger's grants of this node, as the pure [`decide`] function takes them.
 pub fn grants_for_decide(node: &Node) -> Vec<pdc_proto::consent::Grant> {
-    node.with_ledger(|l| {
-        l.grants_by_patient(&node.account)
+    node.ledger().read(|l| {
+        l.grants_by_patient(&node.account())
             .into_iter()
             .map(|g| pdc_proto::consent::Grant {
                 grant_id: g.grant_id,
@@ -60,9 +60,9 @@ pub fn grants_for_decide(node: &Node) -> Vec<pdc_proto::consent::Grant> {
 /// Accesses by `requester` that were answered with records, are older than the node's
 /// payment deadline, and have no payment on the ledger.
 pub fn unpaid_accesses(node: &Node, requester: &AccountId, now: u64) -> Vec<BlockHash> {
-    let deadline = node.config.unpaid_after_secs.saturating_mul(1000);
-    node.with_ledger(|l| {
-        l.unpaid_accesses(&node.account, requester)
+    let deadline = node.config().unpaid_after_secs.saturating_mul(1000);
+    node.ledger().read(|l| {
+        l.unpaid_accesses(&node.account(), requester)
             .into_iter()
             .filter(|(_, t)| now.saturating_sub(*t) > deadline)
             .map(|(h, _)| h)
@@ -78,7 +78,7 @@ pub async fn answer(
     requester: AccountId,
     req: DataRequest,
 ) -> Result<DataResponse, NodeError> {
-    answer_at(node, requester, req, node.guard_now()).await
+    answer_at(node, requester, req, node.guard().now()).await
 }
 
 /// [`answer`] for a request that arrived at `at_ms` (milliseconds since the Unix epoch):
@@ -107,10 +107,10 @@ pub async fn answer_at(
     } else if let Some(first) = unpaid_accesses(node, &requester, now).first() {
         // Refusals still count in the requester's behaviour (rate, hard limits,
         // share of denied requests), though nothing is scored or learned from them.
-        node.guard_refused(&guard_ctx());
+        node.guard().refused(&guard_ctx());
         format!(
             "unpaid access {first} is older than {} s; pay it before asking again",
-            node.config.unpaid_after_secs
+            node.config().unpaid_after_secs
         )
     } else {
         match decide(
@@ -120,18 +120,18 @@ pub async fn answer_at(
             now,
         ) {
             Decision::Deny { reason } => {
-                node.guard_refused(&guard_ctx());
+                node.guard().refused(&guard_ctx());
                 reason
             }
             Decision::Allow {
                 price: p, scope, ..
             } => {
                 let ctx = guard_ctx();
-                let g = node.guard_assess(&ctx);
+                let g = node.guard().assess(&ctx);
                 tracing::debug!(%requester, guard = %g.summary(), "guard decision");
                 match g.verdict {
                     Verdict::Deny => {
-                        node.guard_outcome(&ctx, 0, true);
+                        node.guard().outcome(&ctx, 0, true);
                         let revoked = if g.revoke {
                             revoke_grants_of(node, &requester, now).await?
                         } else {
@@ -147,7 +147,7 @@ pub async fn answer_at(
                     }
                     verdict => {
                         records = matching_records(node, &query, &scope).await?;
-                        node.guard_outcome(&ctx, records.len(), false);
+                        node.guard().outcome(&ctx, records.len(), false);
                         price = p;
                         let found = format!(
                             "granted under consent; {} matching record(s)",
@@ -171,6 +171,7 @@ pub async fn answer_at(
     let hashes: Vec<Vec<u8>> = records.iter().map(|r| content_hash(r).to_vec()).collect();
     // Deferred: the requester relays it with its payment (see `Node::append_deferred`).
     let block = node
+        .ledger()
         .append_deferred(Kind::Access(Access {
             request_id: req.request_id.clone(),
             requester: requester.0.to_vec(),
@@ -184,7 +185,7 @@ pub async fn answer_at(
         }))
         .await?;
     // What the guard learned must survive a crash, not only a clean stop.
-    if let Err(e) = node.save_guard_if_due().await {
+    if let Err(e) = node.guard().save_if_due().await {
         tracing::warn!("could not save the access guard's state: {e}");
     }
     let refused = decision == AccessDecision::Denied;
@@ -252,11 +253,7 @@ pub(crate) fn disease_category(query: &str) -> Option<String> {
 /// Condition records matching the query, plus the profile as the patient chose to show
 /// it (pseudonym instead of the name, no imported FHIR data).
 async fn matching_records(node: &Node, query: &str, scope: &str) -> Result<Vec<Record>, NodeError> {
-    let all = node
-        .records
-        .list()
-        .await
-        .map_err(|e| NodeError::Records(e.to_string()))?;
+    let all = node.records().list().await.map_err(NodeError::Records)?;
     let q = query.to_string();
     let (hits, all) = tokio::task::spawn_blocking(move || {
         let qn = crate::search::normalize(&q);
@@ -276,8 +273,7 @@ async fn matching_records(node: &Node, query: &str, scope: &str) -> Result<Vec<R
                 .collect();
         (hits, all)
     })
-    .await
-    .map_err(|e| NodeError::Records(e.to_string()))?;
+    .await?;
     let mut out: Vec<Record> = all
         .iter()
         .filter(|s| hits.contains(&s.record.id))
@@ -311,8 +307,8 @@ async fn revoke_grants_of(
     requester: &AccountId,
     now: u64,
 ) -> Result<usize, NodeError> {
-    let live: Vec<Vec<u8>> = node.with_ledger(|l| {
-        l.grants_by_patient(&node.account)
+    let live: Vec<Vec<u8>> = node.ledger().read(|l| {
+        l.grants_by_patient(&node.account())
             .into_iter()
             .filter(|g| &g.grantee == requester && g.is_live(now))
             .map(|g| g.grant_id)
@@ -320,7 +316,8 @@ async fn revoke_grants_of(
     });
     let n = live.len();
     for grant_id in live {
-        node.append(Kind::ConsentRevoke(ConsentRevoke { grant_id }))
+        node.ledger()
+            .append(Kind::ConsentRevoke(ConsentRevoke { grant_id }))
             .await?;
     }
     Ok(n)
@@ -356,7 +353,7 @@ pub async fn accept_and_pay(
 ) -> Result<CheckedAnswer, AccessError> {
     let checked = check_answer(node, patient, req, resp)?;
     let paid = pay_checked(node, vec![checked]).await;
-    node.gossip_deferred().await;
+    node.ledger().gossip_deferred().await;
     paid?
         .pop()
         .unwrap_or_else(|| Err(AccessError::BadResponse("nothing to pay".into())))
@@ -388,10 +385,11 @@ pub fn check_answer(
     let bytes = signed.encode_to_vec();
     // Verified without the ledger lock: many answers are checked concurrently.
     let block = node
-        .with_ledger(Ledger::verifier)
+        .ledger()
+        .read(Ledger::verifier)
         .decode(&bytes)
         .map_err(|e| AccessError::BadResponse(e.to_string()))?;
-    let access = check_access_block(&block, &patient, &node.account, req)?;
+    let access = check_access_block(&block, &patient, &node.account(), req)?;
     let mut want: Vec<[u8; 32]> = access
         .record_hashes
         .iter()
@@ -432,7 +430,7 @@ pub async fn pay_checked(
     // An Access block may have arrived by gossip already (its owner's linger ran out,
     // or another requester's relay): only the others are written, and when none is
     // left the payer queues for the ledger's write lock once (for the Sends).
-    let missing: Vec<bool> = node.with_ledger_state(|st| {
+    let missing: Vec<bool> = node.ledger().read_state(|st| {
         answers
             .iter()
             .map(|a| {
@@ -442,6 +440,7 @@ pub async fn pay_checked(
             .collect()
     });
     let written = node
+        .ledger()
         .ingest_verified_batch(
             answers
                 .iter()
@@ -487,7 +486,11 @@ pub async fn pay_checked(
         .filter(|(_, r)| matches!(r, Ok(Ingested::Applied { .. })))
         .map(|(a, _)| a.block.clone())
         .collect();
-    let mut paid = node.append_batch_deferred(sends, relay).await?.into_iter();
+    let mut paid = node
+        .ledger()
+        .append_batch_deferred(sends, relay)
+        .await?
+        .into_iter();
     let mut out = Vec::with_capacity(answers.len());
     for ((a, r), owed) in answers.into_iter().zip(ingested).zip(owed_by) {
         let payment = match (r, owed) {
@@ -545,7 +548,7 @@ fn check_access_block(
 /// (a full scan; on the network [`claim_sends`] handles each newly stored Send).
 /// Returns the Receive blocks written.
 pub async fn claim_payments(node: &Node) -> Result<Vec<VerifiedBlock>, NodeError> {
-    let sends: Vec<BlockHash> = node.with_ledger(|l| {
+    let sends: Vec<BlockHash> = node.ledger().read(|l| {
         l.directory()
             .iter()
             .flat_map(|p| l.movements(&p.account, now_ms()))
@@ -564,8 +567,8 @@ pub async fn claim_sends(
     node: &Node,
     sends: &[BlockHash],
 ) -> Result<Vec<VerifiedBlock>, NodeError> {
-    let me = node.account;
-    let todo: Vec<(BlockHash, AccountId, u64)> = node.with_ledger(|l| {
+    let me = node.account();
+    let todo: Vec<(BlockHash, AccountId, u64)> = node.ledger().read(|l| {
         sends
             .iter()
             .filter_map(|h| l.block(h))
@@ -577,6 +580,7 @@ pub async fn claim_sends(
     let mut written = Vec::new();
     for (send, sender, seq) in todo {
         let b = node
+            .ledger()
             .append(Kind::Receive(Receive {
                 send_hash: send.0.to_vec(),
                 sender: sender.0.to_vec(),
@@ -599,20 +603,22 @@ pub async fn grant(
 ) -> Result<VerifiedBlock, NodeError> {
     let mut grant_id = vec![0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut grant_id);
-    node.append(Kind::ConsentGrant(ConsentGrant {
-        grant_id,
-        grantee: grantee.0.to_vec(),
-        scope,
-        purposes,
-        not_after_ms,
-        price,
-    }))
-    .await
+    node.ledger()
+        .append(Kind::ConsentGrant(ConsentGrant {
+            grant_id,
+            grantee: grantee.0.to_vec(),
+            scope,
+            purposes,
+            not_after_ms,
+            price,
+        }))
+        .await
 }
 
 /// Patient side: revokes one of its grants on the ledger.
 pub async fn revoke(node: &Node, grant_id: Vec<u8>) -> Result<VerifiedBlock, NodeError> {
-    node.append(Kind::ConsentRevoke(ConsentRevoke { grant_id }))
+    node.ledger()
+        .append(Kind::ConsentRevoke(ConsentRevoke { grant_id }))
         .await
 }
 
@@ -657,8 +663,8 @@ pub struct SearchReport {
 /// Patients whose live grants name this node for `purpose`: the only ones ever asked.
 pub fn consenting_patients(node: &Node, purpose: &str, now: u64) -> Vec<(AccountId, String)> {
     let purpose = purpose.trim().to_ascii_lowercase();
-    let mut out: Vec<(AccountId, String)> = node.with_ledger(|l| {
-        l.grants_for_grantee(&node.account)
+    let mut out: Vec<(AccountId, String)> = node.ledger().read(|l| {
+        l.grants_for_grantee(&node.account())
             .into_iter()
             .filter(|g| {
                 g.is_live(now) && g.purposes.iter().any(|p| p.eq_ignore_ascii_case(&purpose))
@@ -820,7 +826,7 @@ pub async fn search_patients<T: DataTransport>(
         outcomes[i] = Some(o);
     }
     // The search's Access blocks and payments, in a few full messages.
-    node.gossip_deferred().await;
+    node.ledger().gossip_deferred().await;
     Ok(SearchReport {
         patients: patients
             .into_iter()

@@ -42,7 +42,7 @@ pub async fn run(
 /// Opens the node, starts its network and binds its API socket.
 pub async fn start(config: Config) -> Result<Running, NodeError> {
     let node = Node::open(config).await?;
-    let addr = node.config.api_listen;
+    let addr = node.config().api_listen;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| NodeError::Bind { addr, source })?;
@@ -53,11 +53,11 @@ pub async fn start(config: Config) -> Result<Running, NodeError> {
     let p2p: Vec<String> = net
         .listen_addrs()
         .await
-        .map_err(|e| NodeError::Net(e.to_string()))?
+        .map_err(NodeError::Net)?
         .into_iter()
         .map(|a| format!("{a}/p2p/{}", net.local_peer_id()))
         .collect();
-    let dir = &node.config.data_dir;
+    let dir = &node.config().data_dir;
     let write = |name: &str, text: String| {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|source| NodeError::Io { path, source })
@@ -65,9 +65,9 @@ pub async fn start(config: Config) -> Result<Running, NodeError> {
     write(P2P_ADDR_FILE, p2p.join("\n") + "\n")?;
     write(API_ADDR_FILE, bound.to_string())?;
     tracing::info!(
-        role = %node.config.role,
-        name = %node.config.name,
-        account = %node.identity.account_hex(),
+        role = %node.config().role,
+        name = %node.config().name,
+        account = %node.identity().account_hex(),
         peer_id = %net.local_peer_id(),
         api = %bound,
         p2p = %p2p.join(" "),
@@ -98,13 +98,13 @@ impl Running {
             net_task,
             ..
         } = self;
-        let dir = node.config.data_dir.clone();
+        let dir = node.config().data_dir.clone();
         // The portals (session cookies) and the API (bearer token, JSON fallback) side by
         // side, under one body limit.
         let app = crate::web::router(node.clone())
             .merge(crate::api::router(node.clone()))
             .layer(axum::extract::DefaultBodyLimit::max(
-                node.config.api_max_body_bytes,
+                node.config().api_max_body_bytes,
             ));
         if let Some(code) = crate::web::setup_code(&node).await {
             tracing::warn!(
@@ -120,10 +120,10 @@ impl Running {
         );
         let _ = net.shutdown().await;
         net_task.abort();
-        if let Err(e) = node.save_guard().await {
+        if let Err(e) = node.guard().save().await {
             tracing::warn!("could not save the access guard's state: {e}");
         }
-        node.store.close().await;
+        node.store().close().await;
         let _ = std::fs::remove_file(dir.join(API_ADDR_FILE));
         let _ = std::fs::remove_file(dir.join(P2P_ADDR_FILE));
         served.map_err(|source| NodeError::Io {

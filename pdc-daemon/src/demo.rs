@@ -248,7 +248,7 @@ async fn set_up(node: &Arc<Node>, spec: &Spec) -> anyhow::Result<Option<(String,
             spec.name.clone()
         }
     };
-    users::create(&node.store, &login, &login, true, 0)
+    users::create(node.store(), &login, &login, true, 0)
         .await
         .map_err(|e| anyhow::anyhow!("{}: creating the demo login: {e}", spec.name))?;
     Ok(Some((login.clone(), login)))
@@ -332,7 +332,7 @@ pub async fn run(
             .map(|c| format!("http://{}/setup?code={c}", r.api_addr));
         rows.push(json!({
             "name": spec.name, "role": spec.role.as_str(), "url": url, "api": r.api_addr.to_string(),
-            "data_dir": r.node.config.data_dir.display().to_string(), "account": r.node.account.to_string(),
+            "data_dir": r.node.config().data_dir.display().to_string(), "account": r.node.account().to_string(),
             "login": login.as_ref().map(|l| l.0.clone()), "password": login.map(|l| l.1),
             "setup_url": setup_url,
         }));
@@ -347,7 +347,9 @@ pub async fn run(
         let h1 = running[0].node.clone();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while std::time::Instant::now() < deadline {
-            let known = h1.with_ledger(|l| l.grants_for_grantee(&h1.account).len());
+            let known = h1
+                .ledger()
+                .read(|l| l.grants_for_grantee(&h1.account()).len());
             if known >= expected {
                 break;
             }

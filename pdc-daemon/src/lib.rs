@@ -15,7 +15,8 @@
 //! - [`peering`]: gossip validation, anti-entropy, answering requests over the network.
 //! - [`guard_eval`]: the `guard-eval` command: labelled traces replayed through [`access`].
 //! - [`access`]: the access flow: owner decides, logs and answers; requester checks and pays.
-//! - [`node`]: a node's parts: identity, store, records, ledger appends, the guard.
+//! - [`node`]: a node's parts behind accessors: identity, store, records, and the
+//!   [`node::LedgerHandle`] and [`node::GuardHandle`] that keep their locks to themselves.
 //! - [`net`]: the libp2p swarm task and its client (gossip, data and sync protocols).
 //! - [`guard`]: access-behaviour anomaly detection ("AI security").
 //! - [`consent`]: grants, revocations, the pure access decision.

@@ -23,26 +23,30 @@ const MAX_RANGE: u32 = 256;
 /// Starts the network for `node` and the task that serves it. Returns the client (also
 /// stored in `node.net`) and the serving task.
 pub async fn start(node: Arc<Node>) -> Result<(NetClient, tokio::task::JoinHandle<()>), NodeError> {
-    let parse = |what: &str, v: &[String]| -> Result<Vec<Multiaddr>, NodeError> {
+    let parse = |what: &'static str, v: &[String]| -> Result<Vec<Multiaddr>, NodeError> {
         v.iter()
             .map(|a| {
-                a.parse::<Multiaddr>().map_err(|e| {
-                    NodeError::Net(format!("{what} address '{a}' is not a multiaddr: {e}"))
+                a.parse::<Multiaddr>().map_err(|source| NodeError::Address {
+                    what,
+                    addr: a.clone(),
+                    source,
                 })
             })
             .collect()
     };
-    let mut cfg = NetConfig::new(node.identity.signing_key.to_bytes(), node.genesis.hash());
-    cfg.listen = parse("listen", &node.config.p2p_listen)?;
-    cfg.bootstrap = parse("bootstrap", &node.config.bootstrap)?;
-    cfg.discovery = node.config.p2p_discovery;
-    cfg.max_connections = node.config.max_connections();
-    cfg.connection_target = node.config.connection_target();
-    cfg.request_timeout = Duration::from_millis(node.config.search_timeout_ms.max(100));
-    let (client, events, _swarm) =
-        crate::net::spawn(cfg).map_err(|e| NodeError::Net(e.to_string()))?;
-    let _ = node.net.set(client.clone());
-    for addr in parse("bootstrap", &node.config.bootstrap)? {
+    let mut cfg = NetConfig::new(
+        node.identity().signing_key.to_bytes(),
+        node.genesis().hash(),
+    );
+    cfg.listen = parse("listen", &node.config().p2p_listen)?;
+    cfg.bootstrap = parse("bootstrap", &node.config().bootstrap)?;
+    cfg.discovery = node.config().p2p_discovery;
+    cfg.max_connections = node.config().max_connections();
+    cfg.connection_target = node.config().connection_target();
+    cfg.request_timeout = Duration::from_millis(node.config().search_timeout_ms.max(100));
+    let (client, events, _swarm) = crate::net::spawn(cfg)?;
+    let _ = node.set_net(client.clone());
+    for addr in parse("bootstrap", &node.config().bootstrap)? {
         if let Err(e) = client.dial(addr.clone()).await {
             tracing::warn!("cannot dial bootstrap peer {addr}: {e}");
         }
@@ -87,7 +91,7 @@ struct Syncer {
 impl Syncer {
     fn new(node: Arc<Node>, client: NetClient) -> Self {
         // One more than a tick starts, so a new connection is synced even mid-tick.
-        let slots = node.config.sync_peers.max(1) + 1;
+        let slots = node.config().sync_peers.max(1) + 1;
         Self {
             node,
             client,
@@ -134,18 +138,18 @@ async fn serve(node: Arc<Node>, client: NetClient, mut events: mpsc::Receiver<Ne
     // The first tick at a random point of the first interval: nodes started together
     // (a restart, a test network) would otherwise all sync at the same instant, every
     // interval, and burst instead of spreading the load.
-    let period = Duration::from_secs(node.config.sync_interval_secs.max(1));
+    let period = Duration::from_secs(node.config().sync_interval_secs.max(1));
     let offset = period.mul_f64(rand::random::<f64>());
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
     loop {
         // Own blocks waiting for a requester to relay them go out at this deadline.
-        let deferred = node.deferred_due();
+        let deferred = node.ledger().deferred_due();
         tokio::select! {
-            () = node.deferred_changed() => {}
+            () = node.ledger().deferred_changed() => {}
             () = tokio::time::sleep_until(deferred.unwrap_or_else(Instant::now).into()),
                 if deferred.is_some() =>
             {
-                node.gossip_deferred_if_due();
+                node.ledger().gossip_deferred_if_due();
             }
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
@@ -178,7 +182,7 @@ async fn serve(node: Arc<Node>, client: NetClient, mut events: mpsc::Receiver<Ne
                     let picked = rand::seq::SliceRandom::choose_multiple(
                         connected.as_slice(),
                         &mut rand::thread_rng(),
-                        node.config.sync_peers.max(1),
+                        node.config().sync_peers.max(1),
                     );
                     for &peer in picked {
                         syncer.start(peer);
@@ -268,7 +272,7 @@ async fn on_gossip_batch(
                 blocks.extend(b.blocks.iter().map(|signed| (i, signed.encode_to_vec())));
             }
             Some(gossip::Kind::ForkProof(p)) => {
-                verdicts[i] = match node.ingest_fork_proof(&p).await {
+                verdicts[i] = match node.ledger().ingest_fork_proof(&p).await {
                     Ok(true) => Acceptance::Accept,
                     Ok(false) => Acceptance::Ignore,
                     Err(NodeError::Ledger(_)) => Acceptance::Reject,
@@ -281,7 +285,7 @@ async fn on_gossip_batch(
     }
     if !blocks.is_empty() {
         let (index, bytes): (Vec<usize>, Vec<Vec<u8>>) = blocks.into_iter().unzip();
-        match node.ingest_remote_batch(bytes).await {
+        match node.ledger().ingest_remote_batch(bytes).await {
             Ok(results) => {
                 let mut stored_all = Vec::new();
                 let mut pull_from = Vec::new();
@@ -351,7 +355,7 @@ async fn after_stored(node: &Arc<Node>, stored: &[crate::ledger::BlockHash]) {
 /// Our heads as far as they are durable: a peer never learns of a block this node
 /// could still lose in a crash.
 fn our_heads(node: &Node) -> Vec<Head> {
-    node.with_ledger_state(|st| {
+    node.ledger().read_state(|st| {
         st.durable_heads()
             .iter()
             .map(|(a, h)| Head {
@@ -370,7 +374,7 @@ fn answer_sync(node: &Node, req: SyncRequest) -> SyncResponse {
         }),
         Some(sync_request::Kind::Range(r)) => match <[u8; 32]>::try_from(r.author.as_slice()) {
             Ok(a) => {
-                let blocks = node.with_ledger_state(|st| {
+                let blocks = node.ledger().read_state(|st| {
                     st.durable_range(
                         &AccountId(a),
                         r.from_seq.max(1),
@@ -385,7 +389,9 @@ fn answer_sync(node: &Node, req: SyncRequest) -> SyncResponse {
             Err(_) => sync_response::Kind::Error("author must be 32 bytes".into()),
         },
         Some(sync_request::Kind::ForkProofs(_)) => {
-            let proofs = node.with_ledger(|l| l.fork_proofs().map(|p| p.to_msg()).collect());
+            let proofs = node
+                .ledger()
+                .read(|l| l.fork_proofs().map(|p| p.to_msg()).collect());
             sync_response::Kind::ForkProofs(pdc_proto::wire::ForkProofsResponse { proofs })
         }
         None => sync_response::Kind::Error("empty sync request".into()),
@@ -418,7 +424,7 @@ pub async fn anti_entropy(node: &Arc<Node>, client: &NetClient, peer: PeerId) {
     }) = client.sync_request(peer, req).await
     {
         for p in r.proofs.iter().take(1024) {
-            if let Err(e) = node.ingest_fork_proof(p).await {
+            if let Err(e) = node.ledger().ingest_fork_proof(p).await {
                 tracing::info!(%peer, "sync: refused a fork proof: {e}");
             }
         }
@@ -429,7 +435,7 @@ pub async fn anti_entropy(node: &Arc<Node>, client: &NetClient, peer: PeerId) {
             continue;
         };
         let a = AccountId(a);
-        let ours = node.with_ledger(|l| l.head(&a));
+        let ours = node.ledger().read(|l| l.head(&a));
         match ours {
             None if h.seq > 0 => wanted.push((a, 1)),
             // Pull from our own head's seq (one block of overlap): if the peer holds a
@@ -449,7 +455,7 @@ pub async fn anti_entropy(node: &Arc<Node>, client: &NetClient, peer: PeerId) {
         for (author, from) in std::mem::take(&mut wanted) {
             pull_chain(node, client, peer, author, from).await;
         }
-        wanted = node.with_ledger(|l| {
+        wanted = node.ledger().read(|l| {
             l.missing()
                 .into_iter()
                 .map(|m| (m.author, m.from_seq))
@@ -475,7 +481,7 @@ async fn pull_chain(
         let (fetched, written) =
             tokio::join!(fetch_range(node, client, peer, author, from), async {
                 match write {
-                    Some(decoded) => Some(node.ingest_verified_batch(decoded).await),
+                    Some(decoded) => Some(node.ledger().ingest_verified_batch(decoded).await),
                     None => None,
                 }
             });
@@ -494,7 +500,7 @@ async fn pull_chain(
         from += n as u64;
     }
     if let Some(decoded) = to_write {
-        let results = node.ingest_verified_batch(decoded).await;
+        let results = node.ledger().ingest_verified_batch(decoded).await;
         settle(node, client, peer, results).await;
     }
 }
@@ -523,7 +529,7 @@ async fn fetch_range(
     };
     let n = r.blocks.len();
     let bytes = r.blocks.iter().map(Message::encode_to_vec).collect();
-    match node.verify_remote_batch(bytes).await {
+    match node.ledger().verify_remote_batch(bytes).await {
         Ok(decoded) => Some((decoded, n)),
         Err(e) => {
             tracing::warn!(%peer, "sync: could not check a range: {e}");

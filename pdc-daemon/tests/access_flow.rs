@@ -62,7 +62,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     // The guard judges each request at a simulated time minutes after the previous one,
     // as a clinician's requests come; run back to back they would be a burst.
     let clock = Clock::manual(pdc_daemon::records::now_ms());
-    alice.set_guard_clock(clock.clone());
+    alice.guard().set_clock(clock.clone());
     add_condition(&alice, "Type 2 diabetes mellitus").await;
     add_condition(&alice, "Prediabetes").await;
     add_condition(&alice, "Sprain of ankle").await;
@@ -71,7 +71,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     clock.advance(5 * 60_000);
     let r = answer(
         &alice,
-        h1.account,
+        h1.account(),
         request("diabetes", "treatment", "dr.ada"),
     )
     .await
@@ -82,7 +82,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     let now = pdc_daemon::records::now_ms();
     let g1 = grant(
         &alice,
-        h1.account,
+        h1.account(),
         vec!["treatment".into()],
         "all".into(),
         0,
@@ -96,7 +96,8 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     }
     sync(&h1, &h2).await;
     assert_eq!(
-        h1.with_ledger(|l| l.grants_for_grantee(&h1.account).len()),
+        h1.ledger()
+            .read(|l| l.grants_for_grantee(&h1.account()).len()),
         1,
         "the hospital learns its grants from the ledger"
     );
@@ -104,7 +105,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     // Granted: the matching record (not prediabetes) and the pseudonymized profile-less answer.
     let req = request("diabetes", "treatment", "dr.ada");
     clock.advance(5 * 60_000);
-    let resp = answer(&alice, h1.account, req.clone())
+    let resp = answer(&alice, h1.account(), req.clone())
         .await
         .expect("answer");
     assert!(!resp.refused, "{}", resp.reason);
@@ -117,7 +118,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
         })
         .collect();
     assert_eq!(texts, ["Type 2 diabetes mellitus"]);
-    let checked = accept_and_pay(&h1, alice.account, &req, resp.clone())
+    let checked = accept_and_pay(&h1, alice.account(), &req, resp.clone())
         .await
         .expect("checks and pays");
     assert_eq!(checked.paid, 500_000);
@@ -128,7 +129,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     if let Some(Body::Condition(c)) = forged.records.iter_mut().find_map(|r| r.body.as_mut()) {
         c.text = "something else".into();
     }
-    let err = accept_and_pay(&h1, alice.account, &req, forged)
+    let err = accept_and_pay(&h1, alice.account(), &req, forged)
         .await
         .expect_err("forgery caught");
     assert!(err.to_string().contains("do not match"), "{err}");
@@ -137,7 +138,9 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     sync(&h1, &alice).await;
     let claimed = claim_payments(&alice).await.expect("claim");
     assert_eq!(claimed.len(), 1);
-    let bal = alice.with_ledger(|l| l.balance(&alice.account, pdc_daemon::records::now_ms()));
+    let bal = alice
+        .ledger()
+        .read(|l| l.balance(&alice.account(), pdc_daemon::records::now_ms()));
     assert_eq!(bal.confirmed + bal.pending, 500_000);
     assert_eq!(
         claim_payments(&alice).await.expect("claim again").len(),
@@ -149,7 +152,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     clock.advance(5 * 60_000);
     let wrong_purpose = answer(
         &alice,
-        h1.account,
+        h1.account(),
         request("diabetes", "research", "dr.ada"),
     )
     .await
@@ -165,7 +168,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     clock.advance(5 * 60_000);
     let not_grantee = answer(
         &alice,
-        h2.account,
+        h2.account(),
         request("diabetes", "treatment", "dr.ada"),
     )
     .await
@@ -178,7 +181,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     // Expired grant.
     grant(
         &alice,
-        h2.account,
+        h2.account(),
         vec!["treatment".into()],
         "all".into(),
         now + 1_000,
@@ -190,7 +193,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     clock.advance(5 * 60_000);
     let expired = answer(
         &alice,
-        h2.account,
+        h2.account(),
         request("diabetes", "treatment", "dr.ada"),
     )
     .await
@@ -203,7 +206,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     // Unpaid: Hospital2 gets a live grant, reads, does not pay, asks again.
     grant(
         &alice,
-        h2.account,
+        h2.account(),
         vec!["treatment".into()],
         "all".into(),
         0,
@@ -212,9 +215,13 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     .await
     .expect("grant h2");
     clock.advance(5 * 60_000);
-    let first = answer(&alice, h2.account, request("sprain", "treatment", "dr.ada"))
-        .await
-        .expect("answer");
+    let first = answer(
+        &alice,
+        h2.account(),
+        request("sprain", "treatment", "dr.ada"),
+    )
+    .await
+    .expect("answer");
     assert!(
         !first.refused && first.records.len() == 1,
         "{}",
@@ -222,9 +229,13 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     );
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     clock.advance(5 * 60_000);
-    let unpaid = answer(&alice, h2.account, request("sprain", "treatment", "dr.ada"))
-        .await
-        .expect("answer");
+    let unpaid = answer(
+        &alice,
+        h2.account(),
+        request("sprain", "treatment", "dr.ada"),
+    )
+    .await
+    .expect("answer");
     assert!(
         unpaid.refused && unpaid.reason.contains("unpaid access"),
         "{}",
@@ -232,8 +243,9 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     );
     // Revoked: Hospital1's next request is refused.
     let grant_id = alice
-        .with_ledger(|l| {
-            l.grants_by_patient(&alice.account)
+        .ledger()
+        .read(|l| {
+            l.grants_by_patient(&alice.account())
                 .into_iter()
                 .find(|g| g.block == g1.hash())
                 .map(|g| g.grant_id)
@@ -243,7 +255,7 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     clock.advance(5 * 60_000);
     let revoked = answer(
         &alice,
-        h1.account,
+        h1.account(),
         request("diabetes", "treatment", "dr.ada"),
     )
     .await
@@ -262,12 +274,12 @@ async fn granted_search_is_logged_paid_and_claimed_and_every_refusal_is_audited(
     }
 
     // Every attempt is in Alice's audit trail with its decision and reason.
-    let audit = alice.with_ledger(|l| l.access_by_owner(&alice.account));
+    let audit = alice.ledger().read(|l| l.access_by_owner(&alice.account()));
     assert_eq!(audit.len(), 8);
     assert!(
         audit
             .iter()
-            .any(|a| a.requester == h2.account && a.reason.contains("no consent grant"))
+            .any(|a| a.requester == h2.account() && a.reason.contains("no consent grant"))
     );
     let denied = audit
         .iter()
@@ -313,7 +325,7 @@ async fn ask_through<F>(hospital: &Arc<Node>, patient: LyingPatient<F>, label: &
 where
     F: Fn(&DataRequest, DataResponse) -> DataResponse + Send + Sync + 'static,
 {
-    let only = Some((patient.node.account, label.to_owned()));
+    let only = Some((patient.node.account(), label.to_owned()));
     search_patients(
         hospital,
         Arc::new(patient),
@@ -332,7 +344,8 @@ where
 
 /// The requester's own chain head: a payment would move it.
 fn head_seq(n: &Node) -> u64 {
-    n.with_ledger(|l| l.head(&n.account).map_or(0, |h| h.seq))
+    n.ledger()
+        .read(|l| l.head(&n.account()).map_or(0, |h| h.seq))
 }
 
 #[tokio::test]
@@ -353,12 +366,12 @@ async fn the_requester_pays_only_for_an_answer_whose_access_block_is_its_own_req
     let bob = open(&db, &genesis, 3600).await;
     let clock = Clock::manual(pdc_daemon::records::now_ms());
     for p in [&alice, &bob] {
-        p.set_guard_clock(clock.clone());
+        p.guard().set_clock(clock.clone());
         add_condition(p, "Type 2 diabetes mellitus").await;
         for h in [&h1, &h2] {
             grant(
                 p,
-                h.account,
+                h.account(),
                 vec!["treatment".into()],
                 "all".into(),
                 0,
@@ -387,11 +400,11 @@ async fn the_requester_pays_only_for_an_answer_whose_access_block_is_its_own_req
     // the Access block names another requester.
     let req = request("diabetes", "treatment", "dr.ada");
     clock.advance(5 * 60_000);
-    let to_h2 = answer(&alice, h2.account, req.clone())
+    let to_h2 = answer(&alice, h2.account(), req.clone())
         .await
         .expect("answer");
     assert!(!to_h2.refused, "{}", to_h2.reason);
-    let err = accept_and_pay(&h1, alice.account, &req, to_h2)
+    let err = accept_and_pay(&h1, alice.account(), &req, to_h2)
         .await
         .expect_err("another requester's answer is refused");
     refused(err, "another request");
@@ -402,8 +415,8 @@ async fn the_requester_pays_only_for_an_answer_whose_access_block_is_its_own_req
         request("diabetes", "treatment", "dr.ada"),
     );
     clock.advance(5 * 60_000);
-    let old = answer(&alice, h1.account, asked).await.expect("answer");
-    let err = accept_and_pay(&h1, alice.account, &other, old.clone())
+    let old = answer(&alice, h1.account(), asked).await.expect("answer");
+    let err = accept_and_pay(&h1, alice.account(), &other, old.clone())
         .await
         .expect_err("an answer to another request id is refused");
     refused(err, "another request");
@@ -411,14 +424,14 @@ async fn the_requester_pays_only_for_an_answer_whose_access_block_is_its_own_req
     // Records without the Access block that logs them.
     let mut unlogged = old.clone();
     unlogged.access_block = None;
-    let err = accept_and_pay(&h1, alice.account, &other, unlogged)
+    let err = accept_and_pay(&h1, alice.account(), &other, unlogged)
         .await
         .expect_err("an answer without an Access block is refused");
     refused(err, "no access block");
 
     // Alice's grant block offered as the Access block.
-    let grant_bytes = alice.with_ledger(|l| {
-        l.grants_by_patient(&alice.account)
+    let grant_bytes = alice.ledger().read(|l| {
+        l.grants_by_patient(&alice.account())
             .first()
             .and_then(|g| l.block(&g.block))
             .map(|b| b.bytes().to_vec())
@@ -427,7 +440,7 @@ async fn the_requester_pays_only_for_an_answer_whose_access_block_is_its_own_req
     let mut not_access = old.clone();
     not_access.access_block =
         Some(prost::Message::decode(grant_bytes.as_slice()).expect("signed block"));
-    let err = accept_and_pay(&h1, alice.account, &other, not_access)
+    let err = accept_and_pay(&h1, alice.account(), &other, not_access)
         .await
         .expect_err("a block of another kind is refused");
     refused(err, "not an Access block");
@@ -435,8 +448,10 @@ async fn the_requester_pays_only_for_an_answer_whose_access_block_is_its_own_req
     // Bob's answer passed off as Alice's.
     let req = request("diabetes", "treatment", "dr.ada");
     clock.advance(5 * 60_000);
-    let from_bob = answer(&bob, h1.account, req.clone()).await.expect("answer");
-    let err = accept_and_pay(&h1, alice.account, &req, from_bob)
+    let from_bob = answer(&bob, h1.account(), req.clone())
+        .await
+        .expect("answer");
+    let err = accept_and_pay(&h1, alice.account(), &req, from_bob)
         .await
         .expect_err("another patient's answer is refused");
     refused(err, "instead of the patient");
@@ -451,7 +466,7 @@ async fn the_requester_pays_only_for_an_answer_whose_access_block_is_its_own_req
     // in the same search is answered and paid.
     let lying = LyingPatient {
         node: alice.clone(),
-        requester: h1.account,
+        requester: h1.account(),
         tamper: |_: &DataRequest, mut r: DataResponse| {
             let mut extra = r.records[0].clone();
             extra.id = "smuggled".into();
@@ -463,7 +478,7 @@ async fn the_requester_pays_only_for_an_answer_whose_access_block_is_its_own_req
     let report = ask_through(&h1, lying, "Alice").await;
     match &report.patients[..] {
         [(p, _, PatientOutcome::Invalid { reason })] => {
-            assert_eq!(*p, alice.account);
+            assert_eq!(*p, alice.account());
             assert!(reason.contains("do not match"), "{reason}");
         }
         other => panic!("expected one Invalid outcome, got {other:?}"),
@@ -474,7 +489,7 @@ async fn the_requester_pays_only_for_an_answer_whose_access_block_is_its_own_req
     sync(&bob, &h1).await;
     let honest = LyingPatient {
         node: bob.clone(),
-        requester: h1.account,
+        requester: h1.account(),
         tamper: |_: &DataRequest, r: DataResponse| r,
     };
     clock.advance(5 * 60_000);

@@ -284,7 +284,11 @@ async fn a_full_disk_refuses_records_and_grants_with_507_and_no_peer_gets_a_bloc
     };
     let (code, v) = grant(&api, "treatment");
     assert_eq!(code, 201, "{v}");
-    let held = |seq: u64| hospital.with_ledger(|l| l.head(&patient).is_some_and(|h| h.seq >= seq));
+    let held = |seq: u64| {
+        hospital
+            .ledger()
+            .read(|l| l.head(&patient).is_some_and(|h| h.seq >= seq))
+    };
     let (seq, _) = own_head(&api, &token, &alice.account);
     wait_until(30, "the clinic to hold the grant", || held(seq)).await;
 
@@ -358,7 +362,7 @@ async fn a_full_disk_refuses_records_and_grants_with_507_and_no_peer_gets_a_bloc
     let (after, after_hash) = own_head(&api, &token, &alice.account);
     assert_eq!(after, before + 1);
     wait_until(30, "the clinic to hold the new grant", || held(after)).await;
-    let (clinic_hash, forks) = hospital.with_ledger(|l| {
+    let (clinic_hash, forks) = hospital.ledger().read(|l| {
         (
             l.head(&patient).map(|h| h.hash.to_string()),
             l.fork_proofs().count(),

@@ -93,7 +93,8 @@ async fn wait(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
 /// `n`'s own chain head.
 fn own_head(n: &N) -> Head {
     n.node
-        .with_ledger(|l| l.head(&n.node.account))
+        .ledger()
+        .read(|l| l.head(&n.node.account()))
         .expect("registered")
 }
 
@@ -108,8 +109,8 @@ fn sign_as(
     body: Kind,
 ) -> Result<VerifiedBlock, LedgerError> {
     sign_block(
-        &n.node.identity.signing_key,
-        &n.node.genesis.hash(),
+        &n.node.identity().signing_key,
+        &n.node.genesis().hash(),
         seq,
         prev,
         timestamp_ms,
@@ -176,7 +177,7 @@ async fn penalized(observer: &N, peer: &N) {
 }
 
 fn has(n: &N, h: &BlockHash) -> bool {
-    n.node.with_ledger(|l| l.block(h).is_some())
+    n.node.ledger().read(|l| l.block(h).is_some())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,11 +192,11 @@ async fn a_block_published_at_one_node_reaches_all_five() {
     wait(30, "all Register blocks everywhere", || {
         nodes
             .iter()
-            .all(|n| n.node.with_ledger(|l| l.heads().len()) == 5)
+            .all(|n| n.node.ledger().read(|l| l.heads().len()) == 5)
     })
     .await;
     meshed(&nodes.iter().collect::<Vec<_>>(), 1).await;
-    let grantee = nodes[0].node.account;
+    let grantee = nodes[0].node.account();
     let b = pdc_daemon::access::grant(
         &nodes[3].node,
         grantee,
@@ -278,7 +279,7 @@ async fn invalid_blocks_stop_at_the_first_honest_node() {
     let good = sign_as(&a, head.seq + 1, head.hash, 3, 0, reg()).expect("sign");
     let mut forged = good.to_signed().expect("signed");
     forged.signature[0] ^= 1;
-    let hashes_before = |n: &N| n.node.with_ledger(|l| l.heads());
+    let hashes_before = |n: &N| n.node.ledger().read(|l| l.heads());
     let (b0, c0) = (hashes_before(&b), hashes_before(&c));
     for signed in [
         bad_prev.to_signed().expect("s"),
@@ -311,7 +312,7 @@ async fn invalid_blocks_stop_at_the_first_honest_node() {
     // behind anything B forwarded.
     let m = marker(&b).await;
     wait(15, "C to receive B's marker", || has(&c, &m)).await;
-    let b_acct = b.node.account;
+    let b_acct = b.node.account();
     for (n, mut before, name) in [(&b, b0, "B"), (&c, c0, "C")] {
         let mut after = hashes_before(n);
         after.remove(&b_acct);
@@ -325,7 +326,8 @@ async fn invalid_blocks_stop_at_the_first_honest_node() {
 
 fn head_hash(n: &N) -> BlockHash {
     n.node
-        .with_ledger(|l| l.head(&n.node.account))
+        .ledger()
+        .read(|l| l.head(&n.node.account()))
         .expect("head")
         .hash
 }
@@ -341,14 +343,14 @@ async fn a_fork_shown_to_each_half_freezes_the_author_identically_everywhere() {
     wait(30, "all Register blocks everywhere", || {
         nodes
             .iter()
-            .all(|n| n.node.with_ledger(|l| l.heads().len()) == 4)
+            .all(|n| n.node.ledger().read(|l| l.heads().len()) == 4)
     })
     .await;
     // F1 signs two different blocks at the same seq; one half sees one, the other half
     // the other (handed over directly, as a partitioned network would deliver them).
     let cheat = &nodes[1];
     let head = own_head(cheat);
-    let grantee = nodes[0].node.account.0.to_vec();
+    let grantee = nodes[0].node.account().0.to_vec();
     let grant = |id: u8| {
         Kind::ConsentGrant(pdc_daemon::ledger::ConsentGrant {
             grant_id: vec![id; 16],
@@ -363,23 +365,25 @@ async fn a_fork_shown_to_each_half_freezes_the_author_identically_everywhere() {
     let two = sign_as(cheat, head.seq + 1, head.hash, 11, 0, grant(2)).expect("sign");
     nodes[2]
         .node
+        .ledger()
         .ingest_remote(one.bytes())
         .await
         .expect("half one");
     nodes[3]
         .node
+        .ledger()
         .ingest_remote(two.bytes())
         .await
         .expect("half two");
-    let author = cheat.node.account;
+    let author = cheat.node.account();
     wait(30, "every node to hold the fork proof", || {
         nodes
             .iter()
-            .all(|n| n.node.with_ledger(|l| l.fork_proof(&author).is_some()))
+            .all(|n| n.node.ledger().read(|l| l.fork_proof(&author).is_some()))
     })
     .await;
     let view = |n: &N| {
-        n.node.with_ledger(|l| {
+        n.node.ledger().read(|l| {
             let p = l.fork_proof(&author).expect("proof");
             (
                 p.hashes(),
@@ -434,7 +438,7 @@ async fn funded_network_lingering(network_id: &str, names: &[&str], linger_ms: u
     wait(30, "registers everywhere", || {
         std::iter::once(&h)
             .chain(&patients)
-            .all(|n| n.node.with_ledger(|l| l.heads().len()) == names.len() + 1)
+            .all(|n| n.node.ledger().read(|l| l.heads().len()) == names.len() + 1)
     })
     .await;
     meshed(&std::iter::once(&h).chain(&patients).collect::<Vec<_>>(), 1).await;
@@ -448,11 +452,12 @@ async fn a_payment_replayed_later_by_another_publisher_credits_nothing_twice() {
     // no duplicate cache can catch them): every ledger sees duplicates and the balances
     // do not move.
     let (h, others) = funded_network("replay-test", &["Payee", "Replayer"]).await;
-    let h_acct = h.node.account;
+    let h_acct = h.node.account();
     let all = [&h, &others[0], &others[1]];
-    let payee = others[0].node.account;
+    let payee = others[0].node.account();
     let send = h
         .node
+        .ledger()
         .append(Kind::Send(Send {
             to: payee.0.to_vec(),
             amount: 500_000,
@@ -461,12 +466,16 @@ async fn a_payment_replayed_later_by_another_publisher_credits_nothing_twice() {
         .await
         .expect("send");
     wait(30, "the payee to claim", || {
-        others[0].node.with_ledger(|l| l.is_received(&send.hash()))
+        others[0]
+            .node
+            .ledger()
+            .read(|l| l.is_received(&send.hash()))
     })
     .await;
     let receive_hash = others[0]
         .node
-        .with_ledger(|l| l.head(&payee))
+        .ledger()
+        .read(|l| l.head(&payee))
         .expect("head")
         .hash;
     wait(30, "every node to hold the Receive", || {
@@ -474,7 +483,7 @@ async fn a_payment_replayed_later_by_another_publisher_credits_nothing_twice() {
     })
     .await;
     let balances = |n: &N| {
-        n.node.with_ledger(|l| {
+        n.node.ledger().read(|l| {
             (
                 l.balance(&payee, 0).chain,
                 l.balance(&h_acct, 0).chain,
@@ -486,7 +495,8 @@ async fn a_payment_replayed_later_by_another_publisher_credits_nothing_twice() {
     assert_eq!(before[0].0, 500_000);
     let receive = others[0]
         .node
-        .with_ledger(|l| l.block(&receive_hash).map(|b| b.bytes().to_vec()))
+        .ledger()
+        .read(|l| l.block(&receive_hash).map(|b| b.bytes().to_vec()))
         .expect("receive");
     for bytes in [send.bytes().to_vec(), receive] {
         let signed = pdc_proto::ledger::SignedBlock::decode(bytes.as_slice()).expect("signed");
@@ -512,7 +522,7 @@ async fn a_payment_replayed_later_by_another_publisher_credits_nothing_twice() {
         all.iter().all(|n| has(n, &m))
     })
     .await;
-    let replayer = others[1].node.account;
+    let replayer = others[1].node.account();
     let after: Vec<_> = all
         .iter()
         .map(|n| {
@@ -541,7 +551,7 @@ async fn a_batch_of_payments_travels_as_one_message_and_every_payee_claims_its_o
         .iter()
         .map(|p| {
             Kind::Send(Send {
-                to: p.node.account.0.to_vec(),
+                to: p.node.account().0.to_vec(),
                 amount: 500_000,
                 access_ref: vec![],
             })
@@ -549,6 +559,7 @@ async fn a_batch_of_payments_travels_as_one_message_and_every_payee_claims_its_o
         .collect();
     let sends: Vec<_> = h
         .node
+        .ledger()
         .append_batch(bodies)
         .await
         .expect("batch")
@@ -558,13 +569,15 @@ async fn a_batch_of_payments_travels_as_one_message_and_every_payee_claims_its_o
     assert_eq!(sends.len(), 3);
     for (p, send) in payees.iter().zip(&sends) {
         wait(30, "each payee to claim its Send", || {
-            p.node.with_ledger(|l| l.is_received(&send.hash()))
+            p.node.ledger().read(|l| l.is_received(&send.hash()))
         })
         .await;
     }
     for p in &payees {
         assert_eq!(
-            p.node.with_ledger(|l| l.balance(&p.node.account, 0).chain),
+            p.node
+                .ledger()
+                .read(|l| l.balance(&p.node.account(), 0).chain),
             500_000,
             "each payee credited once, with its own Send only"
         );
@@ -583,7 +596,7 @@ async fn a_batch_with_one_invalid_block_goes_no_further() {
         0,
         Kind::ConsentGrant(pdc_daemon::ledger::ConsentGrant {
             grant_id: vec![1; 16],
-            grantee: b.node.account.0.to_vec(),
+            grantee: b.node.account().0.to_vec(),
             scope: "all".into(),
             purposes: vec!["treatment".into()],
             not_after_ms: 0,
@@ -629,7 +642,7 @@ async fn a_batch_with_one_invalid_block_goes_no_further() {
 async fn granted(owner: &N, h: &N) {
     let g = pdc_daemon::access::grant(
         &owner.node,
-        h.node.account,
+        h.node.account(),
         vec!["treatment".into()],
         "all".into(),
         0,
@@ -653,7 +666,7 @@ async fn ask(h: &N, owner: &N, purpose: &str) -> pdc_daemon::access::CheckedAnsw
             staff_user: "dr-relay".into(),
             timeout: Duration::from_secs(10),
             concurrency: 4,
-            only: Some((owner.node.account, "Owner".into())),
+            only: Some((owner.node.account(), "Owner".into())),
         },
     )
     .await
@@ -686,7 +699,7 @@ async fn the_requester_relays_each_access_block_with_its_payment_and_the_owner_s
     })
     .await;
     wait(10, "the relay to come back to the owner", || {
-        owner.node.deferred_due().is_none()
+        owner.node.ledger().deferred_due().is_none()
     })
     .await;
     // Granted and paid: the Access block and the Send travel together.
@@ -700,16 +713,16 @@ async fn the_requester_relays_each_access_block_with_its_payment_and_the_owner_s
     )
     .await;
     wait(10, "the owner to claim, and the watcher to see it", || {
-        watcher.node.with_ledger(|l| l.is_received(&send))
+        watcher.node.ledger().read(|l| l.is_received(&send))
     })
     .await;
-    assert!(owner.node.deferred_due().is_none());
+    assert!(owner.node.ledger().deferred_due().is_none());
 }
 
 /// `h` asks `owner` over the network and never pays (so never relays the Access
 /// block); returns the Access block's hash, from the owner's chain.
 async fn ask_without_paying(h: &N, owner: &N) -> BlockHash {
-    let peer = pdc_daemon::peering::peer_of(&owner.node.account).expect("peer");
+    let peer = pdc_daemon::peering::peer_of(&owner.node.account()).expect("peer");
     let resp = h
         .net
         .data_request(
@@ -726,7 +739,8 @@ async fn ask_without_paying(h: &N, owner: &N) -> BlockHash {
     assert!(!resp.refused, "granted: {}", resp.reason);
     owner
         .node
-        .with_ledger(|l| l.head(&owner.node.account))
+        .ledger()
+        .read(|l| l.head(&owner.node.account()))
         .expect("head")
         .hash
 }
@@ -739,7 +753,10 @@ async fn with_no_linger_the_owner_gossips_its_access_block_at_once() {
     let (owner, watcher) = (&p[0], &p[1]);
     granted(owner, &h).await;
     let access = ask_without_paying(&h, owner).await;
-    assert!(owner.node.deferred_due().is_none(), "nothing waits");
+    assert!(
+        owner.node.ledger().deferred_due().is_none(),
+        "nothing waits"
+    );
     wait(5, "the watcher to get it by gossip", || {
         has(watcher, &access)
     })
@@ -756,7 +773,11 @@ async fn an_access_block_nobody_relays_goes_out_after_the_linger() {
     let access = ask_without_paying(&h, owner).await;
     // The linger runs from the owner's append, which the owner's queue records; the
     // block must reach no one before that deadline, and everyone after it.
-    let due = owner.node.deferred_due().expect("the Access block waits");
+    let due = owner
+        .node
+        .ledger()
+        .deferred_due()
+        .expect("the Access block waits");
     wait(10, "the owner to gossip it after the linger", || {
         let seen = [watcher, &h].map(|n| has(n, &access));
         assert!(
@@ -767,5 +788,5 @@ async fn an_access_block_nobody_relays_goes_out_after_the_linger() {
         seen == [true, true]
     })
     .await;
-    assert!(owner.node.deferred_due().is_none());
+    assert!(owner.node.ledger().deferred_due().is_none());
 }

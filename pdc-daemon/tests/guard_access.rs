@@ -119,7 +119,7 @@ async fn api_get(node: &Arc<Node>, path: &str) -> Value {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let head = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-        node.identity.api_token.as_str()
+        node.identity().api_token.as_str()
     );
     s.write_all(head.as_bytes()).await.expect("write");
     let mut resp = Vec::new();
@@ -198,7 +198,7 @@ async fn a_bulk_pull_across_many_diseases_is_denied_and_ordinary_traffic_is_neve
     let all = [&alice, &ha, &hb];
     wait(30, "every Register block on every node", || {
         all.iter()
-            .all(|p| p.node.with_ledger(|l| l.heads().len()) == 3)
+            .all(|p| p.node.ledger().read(|l| l.heads().len()) == 3)
     })
     .await;
 
@@ -212,7 +212,7 @@ async fn a_bulk_pull_across_many_diseases_is_denied_and_ordinary_traffic_is_neve
     for h in [&ha, &hb] {
         grant(
             &alice.node,
-            h.node.account,
+            h.node.account(),
             vec!["treatment".into()],
             "conditions".into(),
             0,
@@ -224,7 +224,8 @@ async fn a_bulk_pull_across_many_diseases_is_denied_and_ordinary_traffic_is_neve
     wait(30, "both hospitals to learn their grants", || {
         [&ha, &hb].iter().all(|h| {
             h.node
-                .with_ledger(|l| l.grants_for_grantee(&h.node.account).len())
+                .ledger()
+                .read(|l| l.grants_for_grantee(&h.node.account()).len())
                 == 1
         })
     })
@@ -234,7 +235,7 @@ async fn a_bulk_pull_across_many_diseases_is_denied_and_ordinary_traffic_is_neve
     // would have held against both hospitals.
     let start_at = today() + 3 * HOUR;
     let clock = Clock::manual(start_at);
-    alice.node.set_guard_clock(clock.clone());
+    alice.node.guard().set_clock(clock.clone());
 
     // Hospital A: a clinician's ordinary searches, minutes apart, a few diseases.
     let ordinary = [
@@ -304,7 +305,7 @@ async fn a_bulk_pull_across_many_diseases_is_denied_and_ordinary_traffic_is_neve
             .filter(|r| r["requester"] == acct.to_string().as_str())
             .collect()
     };
-    let (a_rows, b_rows) = (of(&ha.node.account), of(&hb.node.account));
+    let (a_rows, b_rows) = (of(&ha.node.account()), of(&hb.node.account()));
     assert_eq!(a_rows.len(), ordinary.len() + 2);
     for r in &a_rows {
         assert_eq!(r["decision"], "granted", "A never flagged: {r}");
@@ -344,10 +345,10 @@ async fn a_bulk_pull_across_many_diseases_is_denied_and_ordinary_traffic_is_neve
     );
     assert!(why.contains("; usual"), "{why}");
     // The ledger agrees: the same decisions as Access blocks on the patient's chain.
-    let flagged = alice.node.with_ledger(|l| {
-        l.access_by_owner(&alice.node.account)
+    let flagged = alice.node.ledger().read(|l| {
+        l.access_by_owner(&alice.node.account())
             .iter()
-            .filter(|a| a.decision == AccessDecision::Flagged && a.requester == ha.node.account)
+            .filter(|a| a.decision == AccessDecision::Flagged && a.requester == ha.node.account())
             .count()
     });
     assert_eq!(flagged, 0);
@@ -392,7 +393,7 @@ async fn a_brand_new_node_grants_ordinary_first_requests_at_every_hour() {
                 r.reason
             );
         }
-        node.store.close().await;
+        node.store().close().await;
     }
 }
 
@@ -441,8 +442,8 @@ async fn a_denial_can_revoke_the_grant_on_the_ledger() {
         "{}",
         r.reason
     );
-    let revoked = node.with_ledger(|l| {
-        l.grants_by_patient(&node.account)
+    let revoked = node.ledger().read(|l| {
+        l.grants_by_patient(&node.account())
             .into_iter()
             .find(|x| x.block == g.hash())
             .is_some_and(|x| x.revoked_by.is_some())

@@ -20,7 +20,7 @@ async fn guard_state_is_saved_and_restored() {
     init(dir.path(), Role::Patient, "Guarded").expect("init");
     let cfg = Config::load(&dir.path().join("config.toml")).expect("config");
     let node = Node::open(cfg.clone()).await.expect("open");
-    let fresh = node.guard_snapshot();
+    let fresh = node.guard().snapshot();
     let now = pdc_daemon::records::now_ms();
     for i in 0..20u64 {
         let ctx = RequestContext {
@@ -31,20 +31,20 @@ async fn guard_state_is_saved_and_restored() {
             purpose: "treatment".into(),
             now_ms: now + i * 60_000,
         };
-        node.guard_assess(&ctx);
-        node.guard_outcome(&ctx, 1, false);
+        node.guard().assess(&ctx);
+        node.guard().outcome(&ctx, 1, false);
     }
-    let learned = node.guard_snapshot();
+    let learned = node.guard().snapshot();
     assert!(learned != fresh, "the guard learned from the requests");
-    node.save_guard().await.expect("save");
-    node.store.close().await;
+    node.guard().save().await.expect("save");
+    node.store().close().await;
     drop(node);
 
     let again = Node::open(cfg).await.expect("reopen");
     // Compare the learned state, not the bytes: maps serialize in any order, and restore
     // rebuilds the forest from the saved history, which bumps its rebuild counter.
     let state = learned_state;
-    let restored = state(&again.guard_snapshot());
+    let restored = state(&again.guard().snapshot());
     assert!(
         restored == state(&learned),
         "a restart keeps what the guard learned"
@@ -99,8 +99,8 @@ async fn guard_after_daemon_stopped_with(signal: &str) -> (serde_json::Value, se
         .expect("grant");
         sync(&alice, &hospital).await;
         sync(&hospital, &alice).await;
-        let fresh = alice.guard_snapshot();
-        alice.store.close().await;
+        let fresh = alice.guard().snapshot();
+        alice.store().close().await;
         fresh
     };
     let (net, _task) = pdc_daemon::peering::start(hospital.clone())
@@ -167,8 +167,8 @@ async fn guard_after_daemon_stopped_with(signal: &str) -> (serde_json::Value, se
     let _ = net.shutdown().await;
 
     let alice = open(&dp, &genesis).await;
-    let after = learned_state(&alice.guard_snapshot());
-    alice.store.close().await;
+    let after = learned_state(&alice.guard().snapshot());
+    alice.store().close().await;
     (after, learned_state(&fresh))
 }
 

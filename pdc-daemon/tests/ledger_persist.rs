@@ -164,7 +164,7 @@ async fn a_batch_ingest_is_on_disk_when_it_returns() {
     let node = Node::open(cfg.clone()).await.expect("open");
 
     // A history by two other accounts, built elsewhere.
-    let mut elsewhere = Ledger::new(node.genesis.clone(), LedgerConfig::default());
+    let mut elsewhere = Ledger::new(node.genesis().clone(), LedgerConfig::default());
     let mut blocks: Vec<VerifiedBlock> = Vec::new();
     let mut sign = |l: &mut Ledger, k: &SigningKey, body: Kind| {
         let b = l
@@ -211,7 +211,11 @@ async fn a_batch_ingest_is_on_disk_when_it_returns() {
     forged.signature[0] ^= 1;
     bytes.insert(11, pdc_proto::Message::encode_to_vec(&forged));
 
-    let results = node.ingest_remote_batch(bytes).await.expect("durable");
+    let results = node
+        .ledger()
+        .ingest_remote_batch(bytes)
+        .await
+        .expect("durable");
     assert_eq!(results.len(), blocks.len() + 1);
     assert_eq!(
         results[11],
@@ -232,7 +236,7 @@ async fn a_batch_ingest_is_on_disk_when_it_returns() {
     copy_dir(&dir.path().join(DB_DIR), image.path());
     let store = Store::open(image.path()).expect("open image");
     let (reloaded, _) = LedgerDb::new(store.clone())
-        .load(node.genesis.clone(), LedgerConfig::default(), NOW)
+        .load(node.genesis().clone(), LedgerConfig::default(), NOW)
         .expect("load image");
     for b in &blocks {
         assert!(
@@ -243,7 +247,7 @@ async fn a_batch_ingest_is_on_disk_when_it_returns() {
     }
     assert_eq!(
         reloaded.snapshot(NOW),
-        node.with_ledger(|l| l.snapshot(NOW)),
+        node.ledger().read(|l| l.snapshot(NOW)),
         "the crash image folds to the live state"
     );
     store.close().await;

@@ -157,7 +157,7 @@ async fn require_token(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match presented {
-        Some(t) if constant_time_eq(t.as_bytes(), node.identity.api_token.as_bytes()) => {
+        Some(t) if constant_time_eq(t.as_bytes(), node.identity().api_token.as_bytes()) => {
             next.run(req).await
         }
         _ => {

@@ -1,21 +1,27 @@
 //! Wires a node together: identity, store, records, consents, and the API server, with
 //! a designed shutdown.
 
-use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use crate::config::{CONFIG_FILE, Config, ConfigError, Role};
-use crate::guard::{Clock, Guard, GuardConfig, GuardDecision, RequestContext};
+use crate::guard::{Guard, GuardConfig};
 use crate::identity::{IdentityError, NodeIdentity, write_secret_file};
 use crate::ledger::{
-    AccountId, BlockHash, Genesis, Head, Ingested, Kind, Ledger, LedgerConfig, LedgerDb,
-    LedgerError, PersistError, Register, VerifiedBlock,
+    AccountId, Genesis, Kind, LedgerConfig, LedgerDb, LedgerError, PersistError, Register,
 };
-use crate::records::{RecordStore, now_ms};
-use crate::store::{Batch, Store, StoreError, cf, prefix};
+use crate::net::NetClient;
+use crate::records::RecordStore;
+use crate::store::{Store, StoreError, cf, prefix};
+use crate::time::now_ms;
+
+mod guard;
+mod ledger;
+
+pub use guard::GuardHandle;
+pub use ledger::{LedgerHandle, LedgerState, PendingWrite};
 
 /// The ledger's rules as this node's config sets them.
 fn ledger_config(config: &Config) -> LedgerConfig {
@@ -24,11 +30,6 @@ fn ledger_config(config: &Config) -> LedgerConfig {
         ..LedgerConfig::default()
     }
 }
-
-/// How often, at most, the request path saves the guard's state, so a crash loses at
-/// most this much of what it learned (a clean stop saves it too). A snapshot is a few
-/// hundred KB, too much to write on every request.
-const GUARD_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// File in the data directory holding the address the API actually bound, so the CLI
 /// finds a node started with port 0.
@@ -66,13 +67,28 @@ pub enum NodeError {
     Persist(#[from] PersistError),
     /// The network could not start or failed.
     #[error("network: {0}")]
-    Net(String),
+    Net(#[from] crate::net::NetError),
+    /// A configured peer address is not a multiaddr.
+    #[error(
+        "{what} address '{addr}' is not a multiaddr: {source}; fix p2p_listen / bootstrap in the node config"
+    )]
+    Address {
+        /// Which setting ("listen", "bootstrap").
+        what: &'static str,
+        /// The text given.
+        addr: String,
+        /// Why it does not parse.
+        source: libp2p::multiaddr::Error,
+    },
     /// Records could not be read.
     #[error("records: {0}")]
-    Records(String),
+    Records(#[from] crate::records::RecordError),
     /// The access guard's saved state is unusable.
     #[error("access guard state: {0}")]
     Guard(#[from] crate::guard::GuardError),
+    /// A blocking task (ledger load, signature checks, search) panicked or was cancelled.
+    #[error("a background task stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
     /// Other I/O.
     #[error("{path}: {source}")]
     Io {
@@ -86,149 +102,22 @@ pub enum NodeError {
 /// Most blocks in one `Blocks` gossip message; receivers reject larger ones.
 pub const MAX_GOSSIP_BLOCKS: usize = 256;
 
-/// A running node's parts, shared by the API handlers.
+/// A running node's parts, shared by the API handlers, the portals and the network
+/// task. Everything is reached through accessors and handles: the ledger and the guard
+/// keep their locks and write order to themselves.
 #[derive(Debug)]
 pub struct Node {
-    /// Its configuration.
-    pub config: Config,
-    /// Its keys and token.
-    pub identity: NodeIdentity,
-    /// Its database.
-    pub store: Store,
-    /// Encrypted records.
-    pub records: RecordStore,
-    /// When it started.
-    pub started: Instant,
-    /// The network's genesis.
-    pub genesis: Genesis,
-    /// This node's ledger account (its public key).
-    pub account: AccountId,
-    /// The ledger state; never held across an await.
-    pub ledger: std::sync::Mutex<LedgerState>,
-    /// Serializes ledger writes so blocks reach the disk in the order they were
-    /// applied (a block is never durable before its predecessor).
-    ledger_write: tokio::sync::Mutex<()>,
-    /// The ledger's tables.
-    pub ledger_db: LedgerDb,
-    /// The access guard, learning from this node's own request history.
-    guard: std::sync::Mutex<Guard>,
-    /// Where the guard takes the time of a request from: the system clock, or a
-    /// manual clock set by tests and replays.
-    guard_clock: std::sync::Mutex<Clock>,
-    /// When the guard's state was last saved.
-    guard_saved: std::sync::Mutex<Instant>,
-    /// The network, once started: every block this node appends is gossiped through it.
-    pub net: std::sync::OnceLock<crate::net::NetClient>,
-    /// Own durable blocks not gossiped yet (see [`Node::append_deferred`]), in chain
-    /// order, and when they go out at the latest.
-    deferred: std::sync::Mutex<Deferred>,
-    /// Woken when `deferred` gets its first block, so the network task learns the
-    /// new deadline.
-    deferred_changed: tokio::sync::Notify,
-}
-
-/// See [`Node::append_deferred`].
-#[derive(Debug, Default)]
-struct Deferred {
-    blocks: Vec<VerifiedBlock>,
-    due: Option<Instant>,
-}
-
-/// The in-memory ledger and the next apply-order number for its persistence.
-#[derive(Debug)]
-pub struct LedgerState {
-    /// The fold of every stored block.
-    pub ledger: Ledger,
-    /// Next index of the apply-order log.
-    pub next_order: u64,
-    /// Blocks applied in memory whose write is not yet durable. They are never served
-    /// to peers: a node that crashed before the write would have forgotten a block it
-    /// handed out, and for its own chain that is a fork of itself. A block whose write
-    /// failed stays here, so it is never served at all.
-    pub not_durable: HashSet<BlockHash>,
-}
-
-impl LedgerState {
-    /// Heads of every chain as far as its blocks are durable: what peers are told.
-    pub fn durable_heads(&self) -> BTreeMap<AccountId, Head> {
-        let mut heads = self.ledger.heads();
-        if self.not_durable.is_empty() {
-            return heads;
-        }
-        heads.retain(|_, head| {
-            // Writes are queued in apply order, so the durable part of a chain is a
-            // prefix: step back to it.
-            while self.not_durable.contains(&head.hash) {
-                match self.ledger.block(&head.hash) {
-                    Some(b) if b.seq() > 1 => {
-                        *head = Head {
-                            seq: b.seq() - 1,
-                            hash: b.prev(),
-                        };
-                    }
-                    _ => return false,
-                }
-            }
-            true
-        });
-        heads
-    }
-
-    /// Stored blocks of `author` from `from_seq` (at most `limit`, see
-    /// [`Ledger::blocks_range`]), ending before the first one not yet durable.
-    pub fn durable_range(
-        &self,
-        author: &AccountId,
-        from_seq: u64,
-        limit: usize,
-    ) -> Vec<&VerifiedBlock> {
-        self.ledger
-            .blocks_range(author, from_seq, limit)
-            .into_iter()
-            .take_while(|b| !self.not_durable.contains(&b.hash()))
-            .collect()
-    }
-}
-
-/// Blocks applied and queued for writing by [`Node::apply_verified_batch`], not yet
-/// durable.
-#[derive(Debug)]
-#[must_use = "the results are only known, and the blocks only served, once the write is durable"]
-pub struct PendingWrite<'a> {
-    node: &'a Node,
-    durable: crate::store::Durable,
-    stored: Vec<BlockHash>,
-    results: Vec<Result<Ingested, LedgerError>>,
-}
-
-impl PendingWrite<'_> {
-    /// Waits until the write is durable, lets peers see the blocks, and returns what
-    /// ingesting each block did (see [`Node::ingest_remote_batch`]).
-    pub async fn durable(self) -> Result<Vec<Result<Ingested, LedgerError>>, NodeError> {
-        self.node.settle(self.durable, &self.stored).await?;
-        Ok(self.results)
-    }
-}
-
-/// Hashes of every block `results` reports stored.
-fn stored_by(results: &[Result<Ingested, LedgerError>]) -> Vec<BlockHash> {
-    results
-        .iter()
-        .filter_map(|r| match r {
-            Ok(Ingested::Applied { stored } | Ingested::Fork { stored, .. }) => Some(stored),
-            _ => None,
-        })
-        .flatten()
-        .copied()
-        .collect()
-}
-
-impl std::fmt::Debug for Ledger {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger")
-            .field("heads", &self.heads().len())
-            .finish_non_exhaustive()
-    }
+    config: Config,
+    identity: NodeIdentity,
+    store: Store,
+    records: RecordStore,
+    started: Instant,
+    genesis: Genesis,
+    account: AccountId,
+    ledger: Arc<LedgerHandle>,
+    guard: GuardHandle,
+    /// The network, once started (shared with the ledger, which gossips through it).
+    net: Arc<OnceLock<NetClient>>,
 }
 
 impl Node {
@@ -246,12 +135,8 @@ impl Node {
         let records = RecordStore::new(store.clone(), &identity.records_key);
         let ledger_db = LedgerDb::new(store.clone());
         let (db, g, lc) = (ledger_db.clone(), genesis.clone(), ledger_config(&config));
-        let (ledger, next_order) = tokio::task::spawn_blocking(move || db.load(g, lc, now_ms()))
-            .await
-            .map_err(|e| NodeError::Io {
-                path: PathBuf::from("ledger"),
-                source: std::io::Error::other(e),
-            })??;
+        let (ledger, next_order) =
+            tokio::task::spawn_blocking(move || db.load(g, lc, now_ms())).await??;
         let account = AccountId(identity.account());
         let gs = &config.guard;
         let guard_config = GuardConfig {
@@ -267,7 +152,20 @@ impl Node {
             // A brand-new node starts from the guard's conservative prior.
             None => Guard::new(guard_config)?,
         };
+        let net = Arc::new(OnceLock::new());
+        let ledger = Arc::new(LedgerHandle::new(ledger::LedgerParts {
+            ledger,
+            next_order,
+            db: ledger_db,
+            store: store.clone(),
+            genesis: genesis.clone(),
+            config: ledger_config(&config),
+            signing_key: identity.signing_key.clone(),
+            linger_ms: config.gossip_linger_ms,
+            net: net.clone(),
+        }));
         let node = Arc::new(Self {
+            guard: GuardHandle::new(guard, store.clone()),
             config,
             identity,
             store,
@@ -275,22 +173,12 @@ impl Node {
             started: Instant::now(),
             genesis,
             account,
-            ledger: std::sync::Mutex::new(LedgerState {
-                ledger,
-                next_order,
-                not_durable: HashSet::new(),
-            }),
-            ledger_write: tokio::sync::Mutex::new(()),
-            ledger_db,
-            guard: std::sync::Mutex::new(guard),
-            guard_clock: std::sync::Mutex::new(Clock::System),
-            guard_saved: std::sync::Mutex::new(Instant::now()),
-            net: std::sync::OnceLock::new(),
-            deferred: std::sync::Mutex::new(Deferred::default()),
-            deferred_changed: tokio::sync::Notify::new(),
+            ledger,
+            net,
         });
-        if node.with_ledger(|l| l.head(&account).is_none()) {
+        if node.ledger.read(|l| l.head(&account).is_none()) {
             let block = node
+                .ledger
                 .append(Kind::Register(Register {
                     role: node.config.role.as_str().to_string(),
                     display_name: node.config.name.clone(),
@@ -302,546 +190,60 @@ impl Node {
         Ok(node)
     }
 
-    /// Scores a request with the access guard (feature update + model).
-    pub fn guard_assess(&self, ctx: &RequestContext) -> GuardDecision {
-        self.guard
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .assess(ctx)
+    /// Its configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
-    /// Tells the guard about a request refused before it was asked (no grant, unpaid
-    /// accesses), so it counts in the requester's behaviour.
-    pub fn guard_refused(&self, ctx: &RequestContext) {
-        self.guard
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .record_refused(ctx);
+    /// Its keys and token.
+    pub fn identity(&self) -> &NodeIdentity {
+        &self.identity
     }
 
-    /// The time at which the guard judges a request arriving now.
-    pub fn guard_now(&self) -> u64 {
-        self.guard_clock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .now_ms()
+    /// Its database.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
-    /// Replaces the guard's clock, e.g. with [`Clock::manual`] so a test decides what
-    /// time of day its requests arrive at and how far apart.
-    pub fn set_guard_clock(&self, clock: Clock) {
-        *self
-            .guard_clock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = clock;
+    /// Its encrypted records.
+    pub fn records(&self) -> &RecordStore {
+        &self.records
     }
 
-    /// Tells the guard how a request it scored was answered.
-    pub fn guard_outcome(&self, ctx: &RequestContext, records: usize, denied: bool) {
-        self.guard
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .record_outcome(ctx, records, denied);
+    /// When it started.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
-    /// The guard's learned state as bytes (what [`Node::save_guard`] stores).
-    pub fn guard_snapshot(&self) -> Vec<u8> {
-        self.guard
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .snapshot()
+    /// The network's genesis.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
     }
 
-    /// Saves what the guard learned, so a restart keeps it.
-    pub async fn save_guard(&self) -> Result<(), StoreError> {
-        let bytes = self
-            .guard
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .snapshot();
-        let mut b = Batch::new();
-        b.put(cf::GUARD, prefix::GUARD_STATE.to_vec(), bytes);
-        self.store.commit(b).await
+    /// This node's ledger account (its public key).
+    pub fn account(&self) -> AccountId {
+        self.account
     }
 
-    /// Saves the guard's state if the last save is older than a minute.
-    pub async fn save_guard_if_due(&self) -> Result<(), StoreError> {
-        {
-            let mut last = self
-                .guard_saved
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if last.elapsed() < GUARD_SAVE_EVERY {
-                return Ok(());
-            }
-            // Claimed before saving, so concurrent requests do not all save at once.
-            *last = Instant::now();
-        }
-        self.save_guard().await
+    /// The ledger: reads, own appends, ingests from peers.
+    pub fn ledger(&self) -> &Arc<LedgerHandle> {
+        &self.ledger
     }
 
-    /// Runs `f` on the ledger under its lock. Keep `f` short: it blocks other readers.
-    pub fn with_ledger<T>(&self, f: impl FnOnce(&Ledger) -> T) -> T {
-        let st = self
-            .ledger
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&st.ledger)
+    /// The access guard.
+    pub fn guard(&self) -> &GuardHandle {
+        &self.guard
     }
 
-    /// Signs a block of this node's own chain, applies it, and returns once it is
-    /// durable. The block is only gossiped after this returns, so a crash can never leave
-    /// a sent block that the node itself forgot (which would make it fork itself). Own
-    /// blocks still waiting in [`Node::append_deferred`]'s queue go out with it, first.
-    pub async fn append(&self, body: Kind) -> Result<VerifiedBlock, NodeError> {
-        let block = self.append_quiet(body).await?;
-        let mut out = self.take_deferred();
-        out.push(block.clone());
-        self.gossip_blocks(&out).await;
-        Ok(block)
+    /// The network client, once the network has started.
+    pub fn net(&self) -> Option<&NetClient> {
+        self.net.get()
     }
 
-    /// [`Node::append`] for a block someone else is expected to gossip: an Access block
-    /// written in answer to a data request, which the requester receives in the answer
-    /// and relays with its payment (one message for a whole search, where the owners'
-    /// own messages would be one per patient, all arriving at every node while the
-    /// search is still running). The block is durable when this returns, and waits
-    /// `gossip_linger_ms`: if it comes back from the network meanwhile (relayed), it is
-    /// not gossiped again; otherwise it goes out then, or earlier with this node's next
-    /// block. A requester that never relays only delays it.
-    pub async fn append_deferred(&self, body: Kind) -> Result<VerifiedBlock, NodeError> {
-        if self.config.gossip_linger_ms == 0 {
-            return self.append(body).await;
-        }
-        let block = self.append_quiet(body).await?;
-        self.defer(vec![block.clone()]);
-        Ok(block)
-    }
-
-    /// Queues durable blocks to be gossiped later, in this order after what waits
-    /// already, due `gossip_linger_ms` after the oldest waiting one (at the network
-    /// task's next turn when that is 0).
-    fn defer(&self, blocks: Vec<VerifiedBlock>) {
-        if blocks.is_empty() {
-            return;
-        }
-        let linger = Duration::from_millis(self.config.gossip_linger_ms);
-        let first = {
-            let mut d = self.deferred_lock();
-            d.blocks.extend(blocks);
-            let first = d.due.is_none();
-            d.due.get_or_insert(Instant::now() + linger);
-            first
-        };
-        if first {
-            self.deferred_changed.notify_one();
-        }
-    }
-
-    /// When the oldest deferred block is due to be gossiped, if any is waiting.
-    pub fn deferred_due(&self) -> Option<Instant> {
-        self.deferred_lock().due
-    }
-
-    /// Resolves when a block is deferred while none was (a new deadline to wait for).
-    pub async fn deferred_changed(&self) {
-        self.deferred_changed.notified().await
-    }
-
-    /// Gossips the deferred blocks if their time has come. They are taken from the
-    /// queue before this returns (so a caller looping on [`Node::deferred_due`] sees
-    /// the new deadline) and published by a spawned task.
-    pub fn gossip_deferred_if_due(self: &Arc<Self>) {
-        if self.deferred_due().is_none_or(|d| d > Instant::now()) {
-            return;
-        }
-        let out = self.take_deferred();
-        let node = self.clone();
-        tokio::spawn(async move { node.gossip_blocks(&out).await });
-    }
-
-    /// Empties the deferred queue, returning what was in it (in chain order).
-    fn take_deferred(&self) -> Vec<VerifiedBlock> {
-        let mut d = self.deferred_lock();
-        d.due = None;
-        std::mem::take(&mut d.blocks)
-    }
-
-    /// Deferred blocks came back from the network (an Access block relayed by its
-    /// requester, or served by a peer's sync): another node has them and spreads
-    /// them, so this one need not.
-    fn deferred_seen(&self, arrived: &[Result<VerifiedBlock, LedgerError>]) {
-        let mut d = self.deferred_lock();
-        // Every ingest passes here; the queue is empty nearly always.
-        if d.blocks.is_empty() {
-            return;
-        }
-        let arrived: HashSet<BlockHash> =
-            arrived.iter().flatten().map(VerifiedBlock::hash).collect();
-        d.blocks.retain(|b| !arrived.contains(&b.hash()));
-        if d.blocks.is_empty() {
-            d.due = None;
-        }
-    }
-
-    fn deferred_lock(&self) -> std::sync::MutexGuard<'_, Deferred> {
-        self.deferred
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Signs, applies and durably stores a block of this node's own chain without
-    /// gossiping it: [`Node::append`] and [`Node::append_deferred`] decide when it goes out.
-    async fn append_quiet(&self, body: Kind) -> Result<VerifiedBlock, NodeError> {
-        let order = self.ledger_write.lock().await;
-        let (block, batch, stored) = {
-            let mut guard = self.lock_ledger();
-            let st = &mut *guard;
-            let now = now_ms();
-            let block = st
-                .ledger
-                .prepare(&self.account, body, now)?
-                .sign(&self.identity.signing_key)?;
-            let stored = match st.ledger.ingest(block.clone(), now)? {
-                Ingested::Applied { stored } => stored,
-                other => {
-                    return Err(LedgerError::Malformed {
-                        reason: format!("own block not applied: {other:?}"),
-                    }
-                    .into());
-                }
-            };
-            let batch = LedgerDb::batch(&st.ledger, &stored, None, &mut st.next_order);
-            st.not_durable.extend(stored.iter().copied());
-            (block, batch, stored)
-        };
-        // Queue in apply order under the lock, then wait for the sync without it, so
-        // concurrent appends share one fsync while reaching the disk in order.
-        let durable = self.ledger_db.enqueue(batch).await?;
-        drop(order);
-        self.settle(durable, &stored).await?;
-        Ok(block)
-    }
-
-    /// [`Node::append`] for several blocks of this node's own chain at once (a
-    /// hospital paying every answer of one search): each body is prepared, signed and
-    /// applied in order under one hold of the write lock, and everything stored is
-    /// written in one durable batch (one sync) instead of one queued write per block,
-    /// which under load waited behind every gossip ingest for the lock. Each block is
-    /// gossiped once the batch is durable, as `append` does.
-    ///
-    /// `result[i]` is the block for `bodies[i]`, or why it was refused; a refused body
-    /// does not stop the others (the next one takes its place in the chain). `Err`
-    /// means the write failed and none of them is durable.
-    pub async fn append_batch(
-        &self,
-        bodies: Vec<Kind>,
-    ) -> Result<Vec<Result<VerifiedBlock, LedgerError>>, NodeError> {
-        let results = self.append_batch_quiet(bodies).await?;
-        let mut out = self.take_deferred();
-        out.extend(results.iter().flatten().cloned());
-        self.gossip_blocks(&out).await;
-        Ok(results)
-    }
-
-    /// [`Node::append_batch`] whose blocks wait in the deferred queue (see
-    /// [`Node::append_deferred`]) with `relay`, blocks of other chains this node just
-    /// stored (the Access blocks a hospital's payments refer to), ahead of them: a
-    /// search pays each batch of answers as it arrives, and publishes everything at
-    /// the end with [`Node::gossip_deferred`], in a few full messages instead of a
-    /// small one per batch, each of which every node would be checking while the
-    /// search still waits for answers. At the latest they go out `gossip_linger_ms`
-    /// after the first of them (or with this node's next [`Node::append`]).
-    pub async fn append_batch_deferred(
-        &self,
-        bodies: Vec<Kind>,
-        relay: Vec<VerifiedBlock>,
-    ) -> Result<Vec<Result<VerifiedBlock, LedgerError>>, NodeError> {
-        let results = self.append_batch_quiet(bodies).await?;
-        let mut out = relay;
-        out.extend(results.iter().flatten().cloned());
-        self.defer(out);
-        Ok(results)
-    }
-
-    /// Gossips whatever waits in the deferred queue now.
-    pub async fn gossip_deferred(&self) {
-        let out = self.take_deferred();
-        self.gossip_blocks(&out).await;
-    }
-
-    /// Signs, applies and stores a batch of own blocks without gossiping them.
-    async fn append_batch_quiet(
-        &self,
-        bodies: Vec<Kind>,
-    ) -> Result<Vec<Result<VerifiedBlock, LedgerError>>, NodeError> {
-        if bodies.is_empty() {
-            return Ok(Vec::new());
-        }
-        let order = self.ledger_write.lock().await;
-        let (results, batch, stored) = {
-            let mut guard = self.lock_ledger();
-            let st = &mut *guard;
-            let now = now_ms();
-            let mut stored = Vec::new();
-            let mut results = Vec::with_capacity(bodies.len());
-            for body in bodies {
-                let r = st
-                    .ledger
-                    .prepare(&self.account, body, now)
-                    .and_then(|b| b.sign(&self.identity.signing_key))
-                    .and_then(|block| match st.ledger.ingest(block.clone(), now)? {
-                        Ingested::Applied { stored: s } => {
-                            stored.extend(s);
-                            Ok(block)
-                        }
-                        other => Err(LedgerError::Malformed {
-                            reason: format!("own block not applied: {other:?}"),
-                        }),
-                    });
-                results.push(r);
-            }
-            let batch = LedgerDb::batch(&st.ledger, &stored, None, &mut st.next_order);
-            st.not_durable.extend(stored.iter().copied());
-            (results, batch, stored)
-        };
-        let durable = self.ledger_db.enqueue(batch).await?;
-        drop(order);
-        self.settle(durable, &stored).await?;
-        Ok(results)
-    }
-
-    /// Publishes several of this node's durable blocks in as few messages as fit the
-    /// gossip size limit: every node forwards and checks one message instead of one per
-    /// block. A lone block goes out as a plain `Block` message.
-    async fn gossip_blocks(&self, blocks: &[VerifiedBlock]) {
-        use pdc_proto::wire::{BlockBatch, Gossip, gossip::Kind as G};
-        // Room for the envelope (tags and lengths) under the 64 KiB gossip limit.
-        const BUDGET: usize = 60 * 1024;
-        let signed: Vec<_> = blocks.iter().filter_map(|b| b.to_signed().ok()).collect();
-        let mut messages = Vec::new();
-        let mut chunk: Vec<pdc_proto::ledger::SignedBlock> = Vec::new();
-        let mut size = 0;
-        for s in signed {
-            let len = pdc_proto::Message::encoded_len(&s) + 8;
-            if !chunk.is_empty() && (size + len > BUDGET || chunk.len() >= MAX_GOSSIP_BLOCKS) {
-                messages.push(std::mem::take(&mut chunk));
-                size = 0;
-            }
-            size += len;
-            chunk.push(s);
-        }
-        messages.push(chunk);
-        for mut blocks in messages {
-            let kind = match blocks.len() {
-                0 => continue,
-                1 => G::Block(blocks.remove(0)),
-                _ => G::Blocks(BlockBatch { blocks }),
-            };
-            self.publish(Gossip { kind: Some(kind) }).await;
-        }
-    }
-
-    /// Publishes a gossip message. No peers yet is fine: anti-entropy delivers what it
-    /// carries.
-    async fn publish(&self, msg: pdc_proto::wire::Gossip) {
-        if let Some(net) = self.net.get()
-            && let Err(e) = net.publish(pdc_proto::Message::encode_to_vec(&msg)).await
-        {
-            tracing::debug!("gossip not published now ({e}); sync will deliver it");
-        }
-    }
-
-    /// Verifies and stores a fork proof from a peer; returns whether it was news.
-    pub async fn ingest_fork_proof(
-        &self,
-        msg: &pdc_proto::ledger::ForkProof,
-    ) -> Result<bool, NodeError> {
-        let order = self.ledger_write.lock().await;
-        let (news, batch, stored) = {
-            let mut guard = self.lock_ledger();
-            let st = &mut *guard;
-            let r = st.ledger.ingest_fork_proof(msg)?;
-            let batch = LedgerDb::batch(&st.ledger, &r.stored, Some(&r.proof), &mut st.next_order);
-            st.not_durable.extend(r.stored.iter().copied());
-            (r.news, batch, r.stored)
-        };
-        let durable = self.ledger_db.enqueue(batch).await?;
-        drop(order);
-        self.settle(durable, &stored).await?;
-        Ok(news)
-    }
-
-    /// Ingests a block from elsewhere (gossip or sync) and persists whatever it stored;
-    /// returns once that is durable.
-    pub async fn ingest_remote(&self, bytes: &[u8]) -> Result<Ingested, NodeError> {
-        // The signature check needs no chain state: done before taking any lock, so
-        // concurrent gossip ingests verify in parallel and queue only to apply.
-        let block = self.with_ledger(Ledger::verifier).decode(bytes)?;
-        let mut results = self.ingest_verified_batch(vec![Ok(block)]).await?;
-        Ok(results.pop().unwrap_or(Ok(Ingested::Duplicate))?)
-    }
-
-    /// Ingests many blocks from elsewhere (a sync range, in chain order) as one:
-    /// signatures checked with one batch verification, every chain rule applied in
-    /// order, and everything stored written in one durable batch (one fsync) before
-    /// this returns and before any of it is served to peers.
-    ///
-    /// `result[i]` is what [`Node::ingest_remote`] would have said about `blocks[i]`
-    /// had they been ingested one by one in this order: an invalid block is refused
-    /// with its own error and does not stop the others. `Err` means the write failed.
-    pub async fn ingest_remote_batch(
-        &self,
-        blocks: Vec<Vec<u8>>,
-    ) -> Result<Vec<Result<Ingested, LedgerError>>, NodeError> {
-        let decoded = self.verify_remote_batch(blocks).await?;
-        self.ingest_verified_batch(decoded).await
-    }
-
-    /// The first half of [`Node::ingest_remote_batch`]: decodes and verifies the
-    /// blocks (on the blocking pool: a sync range is milliseconds of signature
-    /// checking). It reads no chain state, so a caller can verify the next range while
-    /// the previous one is still being written, and keep the core busy during fsyncs.
-    pub async fn verify_remote_batch(
-        &self,
-        blocks: Vec<Vec<u8>>,
-    ) -> Result<Vec<Result<VerifiedBlock, LedgerError>>, NodeError> {
-        if blocks.is_empty() {
-            return Ok(Vec::new());
-        }
-        let verifier = self.with_ledger(Ledger::verifier);
-        tokio::task::spawn_blocking(move || verifier.decode_batch(blocks))
-            .await
-            .map_err(|e| NodeError::Io {
-                path: PathBuf::from("ledger"),
-                source: std::io::Error::other(e),
-            })
-    }
-
-    /// The second half of [`Node::ingest_remote_batch`]: applies blocks verified by
-    /// [`Node::verify_remote_batch`] in order and returns once what they stored is
-    /// durable.
-    pub async fn ingest_verified_batch(
-        &self,
-        decoded: Vec<Result<VerifiedBlock, LedgerError>>,
-    ) -> Result<Vec<Result<Ingested, LedgerError>>, NodeError> {
-        self.apply_verified_batch(decoded).await?.durable().await
-    }
-
-    /// Applies verified blocks in order and queues their write, without waiting for
-    /// it: the results come from [`PendingWrite::durable`] once it is on disk. Until
-    /// then the blocks are not served to peers. A caller with several ranges can apply
-    /// the next while earlier writes are still syncing; writes are queued in apply
-    /// order, and queued writes share one fsync.
-    pub async fn apply_verified_batch(
-        &self,
-        decoded: Vec<Result<VerifiedBlock, LedgerError>>,
-    ) -> Result<PendingWrite<'_>, NodeError> {
-        self.deferred_seen(&decoded);
-        let order = self.ledger_write.lock().await;
-        let (results, batch, stored) = {
-            let mut guard = self.lock_ledger();
-            let st = &mut *guard;
-            let results = st.ledger.ingest_batch(decoded, now_ms());
-            let batch = LedgerDb::batch_for(&st.ledger, &results, &mut st.next_order);
-            let stored = stored_by(&results);
-            st.not_durable.extend(stored.iter().copied());
-            (results, batch, stored)
-        };
-        // Queued in apply order under the lock; the sync is waited for without it.
-        let durable = self.ledger_db.enqueue(batch).await?;
-        drop(order);
-        Ok(PendingWrite {
-            node: self,
-            durable,
-            stored,
-            results,
-        })
-    }
-
-    fn lock_ledger(&self) -> std::sync::MutexGuard<'_, LedgerState> {
-        self.ledger
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Waits for a queued ledger write. Once it is durable, peers may see its blocks;
-    /// if it failed, the in-memory ledger is put back to what is on disk before the
-    /// error is returned (see [`Node::reload_after_failed_write`]).
-    async fn settle(
-        &self,
-        durable: crate::store::Durable,
-        stored: &[BlockHash],
-    ) -> Result<(), NodeError> {
-        match durable.wait().await {
-            Ok(()) => {
-                self.mark_durable(stored);
-                Ok(())
-            }
-            Err(e) => {
-                self.reload_after_failed_write().await;
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Brings the in-memory ledger back to what is on disk after a ledger write failed
-    /// (a full disk). The blocks of that write, and of any write queued behind it, were
-    /// applied in memory but are not stored: left there, a grant refused with "disk
-    /// full" would still be in force, and the node's next block would build on one a
-    /// restart forgets, which to peers is a fork. Holding the write lock (so nothing new
-    /// is queued), it waits until every earlier write has been answered, then rebuilds
-    /// the state from the store as a start does. Nothing of it was ever served: blocks
-    /// not yet durable never leave the node.
-    async fn reload_after_failed_write(&self) {
-        let _order = self.ledger_write.lock().await;
-        // Written in queue order: once this is answered (stored or refused), every
-        // ledger write queued before it is too.
-        let mut barrier = Batch::new();
-        barrier.delete(cf::META, prefix::LEDGER_BARRIER.to_vec());
-        if let Ok(done) = self.store.enqueue(barrier).await {
-            let _ = done.wait().await;
-        }
-        let (db, genesis, config) = (
-            self.ledger_db.clone(),
-            self.genesis.clone(),
-            ledger_config(&self.config),
-        );
-        match tokio::task::spawn_blocking(move || db.load(genesis, config, now_ms())).await {
-            Ok(Ok((ledger, next_order))) => {
-                *self.lock_ledger() = LedgerState {
-                    ledger,
-                    next_order,
-                    not_durable: HashSet::new(),
-                };
-                tracing::warn!(
-                    "a ledger write failed; the ledger is back to what is on disk (free disk space, then retry)"
-                );
-            }
-            Ok(Err(e)) => tracing::error!(
-                "a ledger write failed and the ledger could not be reloaded from disk: {e}; free disk space and restart the node"
-            ),
-            Err(e) => tracing::error!(
-                "a ledger write failed and reloading the ledger stopped: {e}; free disk space and restart the node"
-            ),
-        }
-    }
-
-    /// Lets peers see blocks whose write is now durable.
-    fn mark_durable(&self, stored: &[BlockHash]) {
-        if stored.is_empty() {
-            return;
-        }
-        let mut st = self.lock_ledger();
-        for h in stored {
-            st.not_durable.remove(h);
-        }
-    }
-
-    /// Runs `f` on the ledger state under its lock, including what is not yet durable
-    /// (for answering peers). Keep `f` short: it blocks other readers.
-    pub fn with_ledger_state<T>(&self, f: impl FnOnce(&LedgerState) -> T) -> T {
-        f(&self.lock_ledger())
+    /// Connects the node to its started network; from now on appended blocks are
+    /// gossiped. Returns false (and changes nothing) if a network was set already.
+    pub fn set_net(&self, client: NetClient) -> bool {
+        self.net.set(client).is_ok()
     }
 }
 

@@ -9,10 +9,10 @@ use crate::node::Node;
 
 /// A patient sees requests to it; a hospital, its own requests. Oldest first.
 pub fn audit(node: &Node) -> AuditView {
-    let accesses = node.with_ledger(|l| {
-        let list = match node.config.role {
-            Role::Patient => l.access_by_owner(&node.account),
-            Role::Hospital => l.access_by_requester(&node.account),
+    let accesses = node.ledger().read(|l| {
+        let list = match node.config().role {
+            Role::Patient => l.access_by_owner(&node.account()),
+            Role::Hospital => l.access_by_requester(&node.account()),
         };
         list.iter()
             .map(|a| AuditRow {

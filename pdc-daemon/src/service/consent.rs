@@ -49,10 +49,10 @@ pub fn grant_view(l: &Ledger, g: &Grant) -> GrantView {
 
 /// A patient node lists the grants it gave; a hospital node the grants it holds.
 pub fn list(node: &Node) -> ConsentList {
-    let consents = node.with_ledger(|l| {
-        let grants = match node.config.role {
-            Role::Patient => l.grants_by_patient(&node.account),
-            Role::Hospital => l.grants_for_grantee(&node.account),
+    let consents = node.ledger().read(|l| {
+        let grants = match node.config().role {
+            Role::Patient => l.grants_by_patient(&node.account()),
+            Role::Hospital => l.grants_for_grantee(&node.account()),
         };
         grants.iter().map(|g| grant_view(l, g)).collect()
     });
@@ -70,12 +70,12 @@ pub async fn grant(node: &Node, input: GrantInput) -> Result<GrantView> {
         "only a patient node grants access to its records",
     )?;
     let grantee = resolve_principal(node, &input.grantee)?;
-    if grantee == node.account {
+    if grantee == node.account() {
         return Err(ServiceError::bad_request(
             "a node cannot grant consent to itself",
         ));
     }
-    let defaults = &node.config.consent;
+    let defaults = &node.config().consent;
     let now = now_ms();
     let scope: Scope = match input.scope {
         Some(s) => s
@@ -119,13 +119,14 @@ pub async fn grant(node: &Node, input: GrantInput) -> Result<GrantView> {
         price,
     )
     .await?;
-    node.with_ledger(|l| {
-        l.grants_by_patient(&node.account)
-            .into_iter()
-            .find(|g| g.block == block.hash())
-            .map(|g| grant_view(l, &g))
-    })
-    .ok_or_else(|| ServiceError::internal("grant not found after writing it"))
+    node.ledger()
+        .read(|l| {
+            l.grants_by_patient(&node.account())
+                .into_iter()
+                .find(|g| g.block == block.hash())
+                .map(|g| grant_view(l, &g))
+        })
+        .ok_or_else(|| ServiceError::internal("grant not found after writing it"))
 }
 
 /// Revokes one of this node's grants by id (hex).
@@ -133,11 +134,11 @@ pub async fn revoke(node: &Node, id: &str) -> Result<Option<GrantView>> {
     let gid = hex::decode(id.trim())
         .map_err(|_| ServiceError::bad_request(format!("'{id}' is not a grant id (hex)")))?;
     let find = |l: &Ledger| {
-        l.grants_by_patient(&node.account)
+        l.grants_by_patient(&node.account())
             .into_iter()
             .find(|g| g.grant_id == gid)
     };
-    let g = node.with_ledger(find).ok_or_else(|| {
+    let g = node.ledger().read(find).ok_or_else(|| {
         ServiceError::not_found(format!(
             "no consent grant with id {id}; list grants with `pdc consent list`"
         ))
@@ -150,7 +151,7 @@ pub async fn revoke(node: &Node, id: &str) -> Result<Option<GrantView>> {
         ));
     }
     crate::access::revoke(node, gid.clone()).await?;
-    Ok(node.with_ledger(|l| find(l).map(|g| grant_view(l, &g))))
+    Ok(node.ledger().read(|l| find(l).map(|g| grant_view(l, &g))))
 }
 
 /// Lets an owner ask "would this requester be allowed now?" without any access.

@@ -80,7 +80,7 @@ fn parse_account(s: &str) -> Result<AccountId> {
 
 /// The head of every chain this node holds.
 pub fn heads(node: &Node) -> HeadsView {
-    let heads = node.with_ledger(|l| {
+    let heads = node.ledger().read(|l| {
         l.heads()
             .iter()
             .map(|(a, h)| HeadView {
@@ -93,7 +93,7 @@ pub fn heads(node: &Node) -> HeadsView {
             .collect()
     });
     HeadsView {
-        network: hex::encode(node.genesis.hash()),
+        network: hex::encode(node.genesis().hash()),
         heads,
     }
 }
@@ -101,7 +101,7 @@ pub fn heads(node: &Node) -> HeadsView {
 /// Every block of one account's chain (`author`: 64 hex digits).
 pub fn chain(node: &Node, author: &str) -> Result<ChainView> {
     let a = parse_account(author)?;
-    let blocks = node.with_ledger(|l| {
+    let blocks = node.ledger().read(|l| {
         l.blocks_range(&a, 1, u32::MAX as usize)
             .iter()
             .map(|b| block_view(l, b))
@@ -118,20 +118,23 @@ pub fn block(node: &Node, hash: &str) -> Result<BlockView> {
     let h: BlockHash = hash
         .parse()
         .map_err(|e| ServiceError::bad_request(format!("'{hash}' is not a block hash: {e}")))?;
-    node.with_ledger(|l| l.block(&h).map(|b| block_view(l, b)))
+    node.ledger()
+        .read(|l| l.block(&h).map(|b| block_view(l, b)))
         .ok_or_else(|| ServiceError::not_found(format!("no block {h} on this node")))
 }
 
 /// Re-checks every stored block and chain link, off the async runtime.
 pub async fn verify(node: &Node) -> Result<VerifyView> {
     let (db, genesis, cfg) = (
-        node.ledger_db.clone(),
-        node.genesis.clone(),
-        node.with_ledger(|l| l.config().clone()),
+        node.ledger().db().clone(),
+        node.genesis().clone(),
+        node.ledger().read(|l| l.config().clone()),
     );
     let report = tokio::task::spawn_blocking(move || db.verify(genesis, cfg, now_ms()))
         .await?
-        .map_err(|e| ServiceError::new(super::ErrorKind::Internal, "ledger", e.to_string()))?;
+        .map_err(|e| {
+            ServiceError::new(super::ErrorKind::Internal, "ledger", e.to_string()).caused_by(e)
+        })?;
     Ok(VerifyView {
         ok: report.first_bad.is_none(),
         blocks: report.blocks,
@@ -144,7 +147,7 @@ pub async fn verify(node: &Node) -> Result<VerifyView> {
 /// Every account's balance, confirmed and pending.
 pub fn balances(node: &Node) -> BalancesView {
     let now = now_ms();
-    let balances = node.with_ledger(|l| {
+    let balances = node.ledger().read(|l| {
         l.balances(now)
             .iter()
             .map(|(a, b)| BalanceView {
@@ -166,7 +169,7 @@ pub fn balances(node: &Node) -> BalancesView {
 
 /// Every fork proof this node holds.
 pub fn forks(node: &Node) -> ForksView {
-    let forks = node.with_ledger(|l| {
+    let forks = node.ledger().read(|l| {
         l.fork_proofs()
             .map(|p| {
                 let (a, b) = p.hashes();
@@ -186,7 +189,7 @@ pub fn forks(node: &Node) -> ForksView {
 
 /// Every registered principal.
 pub fn directory(node: &Node) -> DirectoryView {
-    let principals = node.with_ledger(|l| {
+    let principals = node.ledger().read(|l| {
         l.directory()
             .iter()
             .map(|p| PrincipalView {

@@ -14,6 +14,7 @@
 //! - [`audit`]: who asked for what.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::ledger::{AccountId, Ledger};
 use crate::node::{Node, NodeError};
@@ -56,8 +57,10 @@ pub enum ErrorKind {
     Internal,
 }
 
-/// Why an operation failed: a kind, a stable code and what to do, in words.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why an operation failed: a kind, a stable code and what to do, in words, and the
+/// error it came from (kept for logs and `source()` chains; the words already say
+/// what the user needs).
+#[derive(Debug, Clone)]
 pub struct ServiceError {
     /// The kind of failure.
     pub kind: ErrorKind,
@@ -65,6 +68,8 @@ pub struct ServiceError {
     pub code: &'static str,
     /// What was wrong and what to do.
     pub detail: String,
+    /// The underlying error, if the failure came from one.
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ServiceError {
@@ -74,7 +79,14 @@ impl ServiceError {
             kind,
             code,
             detail: detail.into(),
+            source: None,
         }
+    }
+
+    /// The same failure, remembering the error it came from.
+    pub fn caused_by(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
     }
 
     /// Wrong input: `bad_request`.
@@ -99,52 +111,69 @@ impl fmt::Display for ServiceError {
     }
 }
 
-impl std::error::Error for ServiceError {}
+impl std::error::Error for ServiceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Two failures are the same if they say the same (the source is for logs).
+impl PartialEq for ServiceError {
+    fn eq(&self, other: &Self) -> bool {
+        (self.kind, self.code, &self.detail) == (other.kind, other.code, &other.detail)
+    }
+}
+
+impl Eq for ServiceError {}
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::DiskFull(_) => Self::new(ErrorKind::DiskFull, "disk_full", e.to_string()),
-            _ => Self::new(ErrorKind::Internal, "storage", e.to_string()),
-        }
+        let (kind, code) = match e {
+            StoreError::DiskFull(_) => (ErrorKind::DiskFull, "disk_full"),
+            _ => (ErrorKind::Internal, "storage"),
+        };
+        Self::new(kind, code, e.to_string()).caused_by(e)
     }
 }
 
 impl From<RecordError> for ServiceError {
     fn from(e: RecordError) -> Self {
-        match e {
-            RecordError::Store(s) => s.into(),
-            RecordError::NotFound(_) => Self::not_found(e.to_string()),
-            RecordError::Invalid(_) => Self::bad_request(e.to_string()),
-            RecordError::Decrypt { .. } => Self::new(ErrorKind::Internal, "decrypt", e.to_string()),
-        }
+        let (kind, code) = match e {
+            RecordError::Store(s) => return s.into(),
+            RecordError::NotFound(_) => (ErrorKind::NotFound, "not_found"),
+            RecordError::Invalid(_) => (ErrorKind::BadRequest, "bad_request"),
+            RecordError::Decrypt { .. } => (ErrorKind::Internal, "decrypt"),
+        };
+        Self::new(kind, code, e.to_string()).caused_by(e)
     }
 }
 
 impl From<FhirError> for ServiceError {
     fn from(e: FhirError) -> Self {
-        match e {
-            FhirError::TooLarge { .. } => {
-                Self::new(ErrorKind::TooLarge, "too_large", e.to_string())
-            }
-            _ => Self::new(ErrorKind::Unprocessable, "invalid_fhir", e.to_string()),
-        }
+        let (kind, code) = match e {
+            FhirError::TooLarge { .. } => (ErrorKind::TooLarge, "too_large"),
+            _ => (ErrorKind::Unprocessable, "invalid_fhir"),
+        };
+        Self::new(kind, code, e.to_string()).caused_by(e)
     }
 }
 
 impl From<NodeError> for ServiceError {
     fn from(e: NodeError) -> Self {
-        match e {
-            NodeError::Store(s) => s.into(),
-            NodeError::Ledger(l) => Self::new(ErrorKind::Conflict, "ledger_refused", l.to_string()),
-            other => Self::internal(other.to_string()),
-        }
+        let (kind, code) = match e {
+            NodeError::Store(s) => return s.into(),
+            NodeError::Ledger(_) => (ErrorKind::Conflict, "ledger_refused"),
+            _ => (ErrorKind::Internal, "internal"),
+        };
+        Self::new(kind, code, e.to_string()).caused_by(e)
     }
 }
 
 impl From<tokio::task::JoinError> for ServiceError {
     fn from(e: tokio::task::JoinError) -> Self {
-        Self::internal(e.to_string())
+        Self::internal(e.to_string()).caused_by(e)
     }
 }
 
@@ -158,7 +187,7 @@ fn require_role(
     code: &'static str,
     detail: &'static str,
 ) -> Result<()> {
-    if node.config.role == role {
+    if node.config().role == role {
         Ok(())
     } else {
         Err(ServiceError::new(ErrorKind::Forbidden, code, detail))
@@ -167,7 +196,7 @@ fn require_role(
 
 /// The node's network client, or `no_network` while the network is not started.
 fn net_client(node: &Node) -> Result<crate::net::NetClient> {
-    node.net.get().cloned().ok_or_else(|| {
+    node.net().cloned().ok_or_else(|| {
         ServiceError::new(
             ErrorKind::Unavailable,
             "no_network",
@@ -190,7 +219,7 @@ pub fn resolve_principal(node: &Node, who: &str) -> Result<AccountId> {
     if let Ok(a) = who.trim().parse::<AccountId>() {
         return Ok(a);
     }
-    let found = node.with_ledger(|l| l.find_by_name(who.trim()));
+    let found = node.ledger().read(|l| l.find_by_name(who.trim()));
     match found.as_slice() {
         [one] => Ok(one.account),
         [] => Err(ServiceError::new(

@@ -9,11 +9,11 @@ use crate::node::Node;
 
 /// Every peer the network task knows (none while the network is not started).
 pub async fn peers(node: &Node) -> PeersView {
-    let list = match node.net.get() {
+    let list = match node.net() {
         Some(c) => c.peers().await.unwrap_or_default(),
         None => Vec::new(),
     };
-    let peers = node.with_ledger(|l| {
+    let peers = node.ledger().read(|l| {
         list.iter()
             .map(|p| {
                 let acct = crate::net::account_of(&p.peer_id).map(AccountId);
@@ -49,10 +49,9 @@ pub async fn connect(node: &Node, input: ConnectInput) -> Result<Dialing> {
         ))
     })?;
     let client = net_client(node)?;
-    client
-        .dial(addr.clone())
-        .await
-        .map_err(|e| ServiceError::new(ErrorKind::BadGateway, "dial_failed", e.to_string()))?;
+    client.dial(addr.clone()).await.map_err(|e| {
+        ServiceError::new(ErrorKind::BadGateway, "dial_failed", e.to_string()).caused_by(e)
+    })?;
     Ok(Dialing {
         dialing: addr.to_string(),
     })

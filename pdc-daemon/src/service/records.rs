@@ -79,7 +79,7 @@ fn fhir_json(r: &Record) -> Option<serde_json::Value> {
 
 /// Every record of the node.
 pub async fn list(node: &Node) -> Result<RecordList> {
-    let recs = node.records.list().await?;
+    let recs = node.records().list().await?;
     Ok(RecordList {
         records: recs.iter().map(|r| record_view(r, false)).collect(),
     })
@@ -87,13 +87,13 @@ pub async fn list(node: &Node) -> Result<RecordList> {
 
 /// One record in full.
 pub async fn show(node: &Node, id: &str) -> Result<RecordView> {
-    Ok(record_view(&node.records.get(id).await?, true))
+    Ok(record_view(&node.records().get(id).await?, true))
 }
 
 /// The node's profile record, if it has one.
 pub async fn profile(node: &Node) -> Result<Option<StoredRecord>> {
     Ok(node
-        .records
+        .records()
         .list()
         .await?
         .into_iter()
@@ -179,13 +179,13 @@ pub async fn add(node: &Node, input: RecordInput) -> Result<RecordView> {
         updated_ms: now,
         body: Some(body_from_input(input, None)?),
     };
-    let stored = node.records.put(annotate(record)).await?;
+    let stored = node.records().put(annotate(record)).await?;
     Ok(record_view(&stored, false))
 }
 
 /// Replaces a record's content; its kind cannot change.
 pub async fn update(node: &Node, id: &str, input: RecordInput) -> Result<RecordView> {
-    let old = node.records.get(id).await?;
+    let old = node.records().get(id).await?;
     let body = body_from_input(input, old.record.body.as_ref())?;
     if std::mem::discriminant(&body)
         != std::mem::discriminant(old.record.body.as_ref().unwrap_or(&body))
@@ -200,12 +200,12 @@ pub async fn update(node: &Node, id: &str, input: RecordInput) -> Result<RecordV
         updated_ms: now_ms(),
         ..old.record
     });
-    Ok(record_view(&node.records.put(record).await?, false))
+    Ok(record_view(&node.records().put(record).await?, false))
 }
 
 /// Deletes a record.
 pub async fn delete(node: &Node, id: &str) -> Result<Deleted> {
-    node.records.delete(id).await?;
+    node.records().delete(id).await?;
     Ok(Deleted {
         deleted: id.to_string(),
     })
@@ -215,7 +215,7 @@ pub async fn delete(node: &Node, id: &str) -> Result<Deleted> {
 /// already present skipped.
 pub async fn fhir_import(node: &Node, bytes: Vec<u8>) -> Result<ImportReport> {
     let imported = tokio::task::spawn_blocking(move || import_bundle(&bytes)).await??;
-    let existing = node.records.list().await?;
+    let existing = node.records().list().await?;
     let known: HashSet<[u8; 32]> = existing.iter().map(|r| r.hash).collect();
     let old_profile = existing
         .iter()
@@ -242,7 +242,7 @@ pub async fn fhir_import(node: &Node, bytes: Vec<u8>) -> Result<ImportReport> {
     let count = |k: &str| fresh.iter().filter(|r| kind(r) == k).count();
     let (profile, conditions, other_resources) =
         (count("profile"), count("condition"), count("fhir"));
-    let stored = node.records.put_many(fresh).await?;
+    let stored = node.records().put_many(fresh).await?;
     Ok(ImportReport {
         imported: stored.len(),
         profile,
@@ -255,7 +255,7 @@ pub async fn fhir_import(node: &Node, bytes: Vec<u8>) -> Result<ImportReport> {
 /// The node's records as a FHIR R4 bundle.
 pub async fn fhir_export(node: &Node) -> Result<serde_json::Value> {
     let recs: Vec<Record> = node
-        .records
+        .records()
         .list()
         .await?
         .into_iter()
@@ -285,7 +285,7 @@ pub async fn search_local(node: &Node, q: String) -> Result<LocalSearchView> {
             "the query must be 1 to 512 characters of disease words",
         ));
     }
-    let records = node.records.list().await?;
+    let records = node.records().list().await?;
     let hits = tokio::task::spawn_blocking(move || {
         let query = crate::search::normalize(&q);
         let conditions: Vec<(String, crate::search::Normalized, String)> = records

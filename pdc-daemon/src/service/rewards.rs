@@ -13,10 +13,10 @@ use crate::records::now_ms;
 /// The node's rewards as of now.
 pub fn rewards(node: &Node) -> RewardsView {
     let now = now_ms();
-    node.with_ledger(|l| {
-        let bal = l.balance(&node.account, now);
+    node.ledger().read(|l| {
+        let bal = l.balance(&node.account(), now);
         let mut received = HashMap::new();
-        for m in l.movements(&node.account, now) {
+        for m in l.movements(&node.account(), now) {
             if let Movement::Received {
                 send,
                 amount,
@@ -28,7 +28,7 @@ pub fn rewards(node: &Node) -> RewardsView {
             }
         }
         let accesses = l
-            .access_by_owner(&node.account)
+            .access_by_owner(&node.account())
             .iter()
             .filter(|a| a.price > 0)
             .map(|a| {

@@ -37,7 +37,7 @@ pub async fn search_patients(node: &Arc<Node>, input: SearchInput) -> Result<Sea
     {
         Some(p) => {
             let a = resolve_principal(node, p)?;
-            Some((a, node.with_ledger(|l| label(l, &a))))
+            Some((a, node.ledger().read(|l| label(l, &a))))
         }
         None => None,
     };
@@ -46,8 +46,8 @@ pub async fn search_patients(node: &Arc<Node>, input: SearchInput) -> Result<Sea
         query: input.query.clone(),
         purpose: input.purpose.clone(),
         staff_user: input.staff_user.trim().to_string(),
-        timeout: std::time::Duration::from_millis(node.config.search_timeout_ms),
-        concurrency: node.config.search_concurrency,
+        timeout: std::time::Duration::from_millis(node.config().search_timeout_ms),
+        concurrency: node.config().search_concurrency,
         only,
     };
     let report = crate::access::search_patients(node, transport, fan_out)

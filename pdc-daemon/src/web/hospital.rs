@@ -52,7 +52,7 @@ pub(super) async fn first_admin(p: &Portal, form: &Form) -> Result<users::User, 
         return Err("The two passwords differ. Type the same password twice.".into());
     }
     users::create(
-        &p.node.store,
+        p.node.store(),
         &form.one("username"),
         &password,
         true,
@@ -226,7 +226,7 @@ async fn staff_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response, Re
     if !me.admin {
         return Ok(forbidden(&p, &me));
     }
-    let list = match users::list(&p.node.store).await {
+    let list = match users::list(p.node.store()).await {
         Ok(l) => l,
         Err(e) => return Err(super::failed(&p, &me, &e.to_string())),
     };
@@ -256,7 +256,7 @@ async fn add_staff(
         return forbidden(&p, &me);
     }
     let r = users::create(
-        &p.node.store,
+        p.node.store(),
         &form.one("username"),
         &form.one("password"),
         form.one("admin") == "1",

@@ -112,10 +112,10 @@ fn session_key(token: &str) -> String {
 /// The first-account code, creating it if the node has no portal account yet; `None`
 /// once an account exists.
 pub async fn setup_code(node: &Node) -> Option<String> {
-    if users::any(&node.store).await.unwrap_or(true) {
+    if users::any(node.store()).await.unwrap_or(true) {
         return None;
     }
-    let path = node.config.data_dir.join(SETUP_CODE_FILE);
+    let path = node.config().data_dir.join(SETUP_CODE_FILE);
     if let Ok(c) = std::fs::read_to_string(&path) {
         let c = c.trim().to_string();
         if c.len() >= 16 {
@@ -152,7 +152,7 @@ fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: Option<u64>
 impl Portal {
     fn new(node: Arc<Node>) -> Self {
         let fp: String = node
-            .account
+            .account()
             .to_string()
             .chars()
             .take(12)
@@ -167,7 +167,7 @@ impl Portal {
     }
 
     fn idle(&self) -> Duration {
-        Duration::from_secs(self.node.config.portal.session_idle_secs)
+        Duration::from_secs(self.node.config().portal.session_idle_secs)
     }
 
     /// The request's session, refreshed; or a redirect to the login page (saying why
@@ -254,7 +254,7 @@ impl Portal {
     }
 
     fn record_failure(&self, name: &str) {
-        let s = &self.node.config.portal;
+        let s = &self.node.config().portal;
         let window = Duration::from_secs(s.login_lockout_secs);
         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if f.len() > 10_000 {
@@ -360,7 +360,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/setup", get(setup_page).post(setup))
         .route("/portal/style.css", get(style))
         .route("/operator", get(hospital::operator));
-    let by_role = match node.config.role {
+    let by_role = match node.config().role {
         Role::Patient => patient::routes(),
         Role::Hospital => hospital::routes(),
     };
@@ -402,7 +402,7 @@ async fn style() -> Response {
 
 async fn home(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
     match p.me_inner(&headers, false) {
-        Ok(_) => match p.node.config.role {
+        Ok(_) => match p.node.config().role {
             Role::Patient => Redirect::to("/patient").into_response(),
             Role::Hospital => Redirect::to("/hospital").into_response(),
         },
@@ -413,22 +413,22 @@ async fn home(State(p): State<Arc<Portal>>, headers: HeaderMap) -> Response {
 /// The common page frame: header with the node's identity, navigation, flash message.
 pub(crate) fn page(p: &Portal, me: Option<&Me>, title: &str, body: Markup) -> Response {
     let node = &p.node;
-    let role = node.config.role;
+    let role = node.config().role;
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " — " (node.config.name) " · Sec-Net PDC" }
+                title { (title) " — " (node.config().name) " · Sec-Net PDC" }
                 link rel="stylesheet" href="/portal/style.css";
             }
             body {
                 header {
                     div.brand { "Sec-Net PDC" }
                     div.who {
-                        strong #node-name { (node.config.name) }
-                        " · " (role.as_str()) " node · key " code { (node.account.fingerprint()) }
+                        strong #node-name { (node.config().name) }
+                        " · " (role.as_str()) " node · key " code { (node.account().fingerprint()) }
                     }
                     @if let Some(me) = me {
                         nav {
@@ -510,10 +510,10 @@ async fn login_page(State(p): State<Arc<Portal>>, Query(q): Query<LoginQuery>) -
     let msg = q.expired.map(|_| {
         Flash::Err(format!(
             "Your session ended after {} minutes without activity. Log in again.",
-            p.node.config.portal.session_idle_secs.div_ceil(60)
+            p.node.config().portal.session_idle_secs.div_ceil(60)
         ))
     });
-    let needs_setup = !users::any(&p.node.store).await.unwrap_or(true);
+    let needs_setup = !users::any(p.node.store()).await.unwrap_or(true);
     login_form(&p, &random_token(), msg, "", needs_setup)
 }
 
@@ -530,7 +530,7 @@ async fn login(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) ->
         return csrf_refused();
     }
     let name = form.one("username");
-    let needs_setup = !users::any(&p.node.store).await.unwrap_or(true);
+    let needs_setup = !users::any(p.node.store()).await.unwrap_or(true);
     let again = |msg: String, code: StatusCode| {
         let mut r = login_form(
             &p,
@@ -548,7 +548,7 @@ async fn login(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) ->
             StatusCode::TOO_MANY_REQUESTS,
         );
     }
-    match users::verify(&p.node.store, &name, &form.one("password")).await {
+    match users::verify(p.node.store(), &name, &form.one("password")).await {
         Ok(Some(user)) => {
             p.clear_failures(&name);
             tracing::info!(user = %user.name, "portal login");
@@ -600,7 +600,7 @@ async fn setup_page(State(p): State<Arc<Portal>>, Query(q): Query<SetupQuery>) -
             "Set up",
             html! { p { "This node already has an account. " a href="/login" { "Log in" } "." } },
         ),
-        Some(_) => match p.node.config.role {
+        Some(_) => match p.node.config().role {
             Role::Patient => patient::setup_form(&p, &pre, &q.code, None).await,
             Role::Hospital => hospital::setup_form(&p, &pre, &q.code, None),
         },
@@ -633,13 +633,13 @@ async fn setup(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) ->
         )
             .into_response();
     }
-    let result = match p.node.config.role {
+    let result = match p.node.config().role {
         Role::Patient => patient::register(&p, &form).await,
         Role::Hospital => hospital::first_admin(&p, &form).await,
     };
     match result {
         Ok(user) => {
-            let _ = std::fs::remove_file(p.node.config.data_dir.join(SETUP_CODE_FILE));
+            let _ = std::fs::remove_file(p.node.config().data_dir.join(SETUP_CODE_FILE));
             p.login_session(
                 &user,
                 Some(Flash::Ok(format!(
@@ -650,7 +650,7 @@ async fn setup(State(p): State<Arc<Portal>>, headers: HeaderMap, body: Bytes) ->
         }
         Err(msg) => {
             let pre = random_token();
-            let mut r = match p.node.config.role {
+            let mut r = match p.node.config().role {
                 Role::Patient => patient::setup_form(&p, &pre, &sent, Some((msg, &form))).await,
                 Role::Hospital => hospital::setup_form(&p, &pre, &sent, Some((msg, &form))),
             };

@@ -155,7 +155,7 @@ pub(super) async fn register(p: &Portal, form: &Form) -> Result<users::User, Str
         };
         call(service::records::add(node, c).await)?;
     }
-    let user = users::create(&node.store, &name, &password, true, users::MIN_PASSWORD)
+    let user = users::create(node.store(), &name, &password, true, users::MIN_PASSWORD)
         .await
         .map_err(|e| e.to_string())?;
     for h in chosen {
@@ -494,7 +494,7 @@ async fn consents_page(State(p): State<Arc<Portal>>, me: Me) -> Result<Response,
                 input type="hidden" name="csrf" value=(me.csrf);
                 (hospital_select(&list, &[]))
                 (purpose_boxes(&[]))
-                label { "Expires after (days; 0 = never)" input type="number" name="expires_in_days" min="0" value=(p.node.config.consent.expiry_days); }
+                label { "Expires after (days; 0 = never)" input type="number" name="expires_in_days" min="0" value=(p.node.config().consent.expiry_days); }
                 button #grant-submit type="submit" { "Share" }
             }
         }

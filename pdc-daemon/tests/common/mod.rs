@@ -30,7 +30,7 @@ pub(crate) fn make(role: Role, name: &str) -> Dir {
 /// Stores an active condition record on `n`.
 pub(crate) async fn add_condition(n: &Node, text: &str) {
     let now = pdc_daemon::records::now_ms();
-    n.records
+    n.records()
         .put(Record {
             id: pdc_daemon::records::new_id(),
             created_ms: now,
@@ -60,7 +60,7 @@ pub(crate) fn request(query: &str, purpose: &str, staff: &str) -> DataRequest {
 /// Hands every block `from` holds to `to`, twice (a block whose predecessor came later
 /// in the first pass lands in the second): what gossip and sync do over the network.
 pub(crate) async fn sync(from: &Node, to: &Node) {
-    let blocks: Vec<Vec<u8>> = from.with_ledger(|l| {
+    let blocks: Vec<Vec<u8>> = from.ledger().read(|l| {
         l.heads()
             .into_keys()
             .flat_map(|a| l.blocks_range(&a, 1, 10_000))
@@ -69,7 +69,7 @@ pub(crate) async fn sync(from: &Node, to: &Node) {
     });
     for _ in 0..2 {
         for b in &blocks {
-            to.ingest_remote(b).await.expect("valid block");
+            to.ledger().ingest_remote(b).await.expect("valid block");
         }
     }
 }

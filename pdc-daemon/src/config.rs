@@ -124,6 +124,36 @@ pub struct Config {
     pub guard: GuardSettings,
     /// The web portals' sessions and login limits.
     pub portal: PortalSettings,
+    /// What the owner's node accepts of incoming data requests before deciding them.
+    pub requests: RequestSettings,
+}
+
+/// Limits in front of the access decision: every peer can send requests, most of them
+/// hold no grant, and none of that may cost the owner more than these bounds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RequestSettings {
+    /// Requests one peer may send at once before the per-peer rate applies.
+    pub per_peer_burst: u32,
+    /// Sustained requests per minute from one peer; more are refused unread.
+    pub per_peer_per_minute: u32,
+    /// How far a signed request's time may be from this node's clock, in seconds.
+    /// Older or later requests are refused (a replay window, too).
+    pub clock_skew_secs: u64,
+    /// Refusals of parties holding no grant kept in the local refusal log (the oldest
+    /// go first); they never reach the ledger.
+    pub refusal_log_max: u32,
+}
+
+impl Default for RequestSettings {
+    fn default() -> Self {
+        Self {
+            per_peer_burst: 20,
+            per_peer_per_minute: 120,
+            clock_skew_secs: 300,
+            refusal_log_max: 1000,
+        }
+    }
 }
 
 /// Settings of the web portals (served on `api_listen` beside the API).
@@ -227,6 +257,7 @@ impl Default for Config {
             search_concurrency: 64,
             guard: GuardSettings::default(),
             portal: PortalSettings::default(),
+            requests: RequestSettings::default(),
         }
     }
 }
@@ -413,6 +444,17 @@ impl Config {
                 field: "portal",
                 detail: "portal.session_idle_secs and portal.login_max_failures must be at least 1"
                     .into(),
+            });
+        }
+        let r = &self.requests;
+        if r.per_peer_burst == 0
+            || r.per_peer_per_minute == 0
+            || r.refusal_log_max == 0
+            || r.clock_skew_secs == 0
+        {
+            return Err(ConfigError::Invalid {
+                field: "requests",
+                detail: "requests.per_peer_burst, per_peer_per_minute, clock_skew_secs and refusal_log_max must be at least 1".into(),
             });
         }
         if self.consent.purposes.iter().any(|p| p.trim().is_empty()) {

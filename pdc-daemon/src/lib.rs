@@ -19,6 +19,8 @@
 //!   [`node::LedgerHandle`] and [`node::GuardHandle`] that keep their locks to themselves.
 //! - [`net`]: the libp2p swarm task and its client (gossip, data and sync protocols).
 //! - [`guard`]: access-behaviour anomaly detection ("AI security").
+//! - [`refusal`]: the per-peer token bucket and the local refusal log in front of
+//!   the access decision.
 //! - [`consent`]: grants, revocations, the pure access decision.
 //! - [`search_eval`]: the `search-eval` command over real imports and stores.
 //! - [`search`]: ICD-10-CM disease terminology and similarity ranking ("AI search").
@@ -43,6 +45,7 @@ pub mod net;
 pub mod node;
 pub mod peering;
 pub mod records;
+pub mod refusal;
 pub mod search;
 pub mod search_eval;
 pub mod service;

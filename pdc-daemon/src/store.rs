@@ -46,6 +46,8 @@ pub mod prefix {
     pub const PORTAL_USER: &str = "portal/user/";
     /// `guard`: the access guard's learned state (one value).
     pub const GUARD_STATE: &[u8] = b"state";
+    /// `meta`: the local refusal log (one value: requests refused without a ledger block).
+    pub const REFUSAL_LOG: &[u8] = b"refusals/log";
 }
 
 /// Key encodings. Integers are big-endian so range scans come out in order.

@@ -372,58 +372,128 @@ pub(super) struct Context<'a> {
 /// Computes the feature vector for the actor's latest request (already pushed).
 pub(super) fn compute(actor: &Party, cx: &Context<'_>, cfg: &GuardConfig) -> Features {
     let mut x = [0.0; N];
-    let now = cx.now;
-    let short = now.saturating_sub(cfg.short_window_secs.saturating_mul(1000));
-    let window = now.saturating_sub(cfg.window_secs.saturating_mul(1000));
-    let long = now.saturating_sub(cfg.long_window_secs.saturating_mul(1000));
+    let windows = Windows::count(actor, cx.now, cfg);
+    let latest = Latest::count(actor);
+    let (records, denied) = outcomes(actor);
 
-    // Small linear-probe sets: windows are short, and this avoids hashing
-    // allocations on the hot path.
-    let mut queries: Vec<u64> = Vec::with_capacity(16);
-    let mut cats_long: Vec<u64> = Vec::with_capacity(16);
-    let mut rate_short = 0usize;
-    for e in actor.events.iter().rev() {
-        if e.t < long {
-            break;
+    // Off-hours only relative to habits someone here has shown. A node without
+    // any history does not know its requesters' time zones or shifts, so a
+    // fixed "clinical day" would turn half the world's working hours into
+    // suspicion; until a reference matures the hour counts as ordinary.
+    let off = cx.reference.map_or(0.0, |p| p.off_hours(cx.hour));
+    let purpose_novel = cx
+        .reference
+        .and_then(Profile::main_purpose)
+        .is_some_and(|main| main != cx.purpose);
+
+    x[RATE_SHORT] = windows.rate_short as f64;
+    x[REQUESTER_RATE] = cx.requester_rate as f64;
+    x[PACE] = pace(actor);
+    x[DISTINCT_QUERIES] = windows.queries as f64;
+    x[CATEGORIES_LONG] = windows.categories as f64;
+    x[BREADTH] = latest.categories as f64;
+    x[NOVEL_CATEGORIES] = latest.novel as f64;
+    x[RECORDS] = records;
+    x[DENIED] = denied;
+    x[OFF_HOURS] = off;
+    x[PURPOSE] = (latest.purposes.saturating_sub(1) + usize::from(purpose_novel)) as f64;
+    x[NEW_REQUESTER] = newness(cx.requester_learned);
+    x[NEW_STAFF] = cx.staff_learned.map_or(0.0, newness);
+    x[RARE_CATEGORIES] = latest.rare as f64;
+    x[DISTINCT_RUN] = distinct_run(actor) as f64;
+    x
+}
+
+/// What the time windows ending now hold: requests in the short window,
+/// distinct queries in the window, distinct categories in the long window.
+struct Windows {
+    rate_short: usize,
+    queries: usize,
+    categories: usize,
+}
+
+impl Windows {
+    fn count(actor: &Party, now: u64, cfg: &GuardConfig) -> Self {
+        let short = now.saturating_sub(cfg.short_window_secs.saturating_mul(1000));
+        let window = now.saturating_sub(cfg.window_secs.saturating_mul(1000));
+        let long = now.saturating_sub(cfg.long_window_secs.saturating_mul(1000));
+
+        // Small linear-probe sets: windows are short, and this avoids hashing
+        // allocations on the hot path.
+        let mut queries: Vec<u64> = Vec::with_capacity(16);
+        let mut cats_long: Vec<u64> = Vec::with_capacity(16);
+        let mut rate_short = 0usize;
+        for e in actor.events.iter().rev() {
+            if e.t < long {
+                break;
+            }
+            if e.t >= short {
+                rate_short += 1;
+            }
+            if e.t >= window && !queries.contains(&e.q) {
+                queries.push(e.q);
+            }
+            if let Some(c) = e.c
+                && !cats_long.contains(&c)
+            {
+                cats_long.push(c);
+            }
         }
-        if e.t >= short {
-            rate_short += 1;
-        }
-        if e.t >= window && !queries.contains(&e.q) {
-            queries.push(e.q);
-        }
-        if let Some(c) = e.c
-            && !cats_long.contains(&c)
-        {
-            cats_long.push(c);
+        Windows {
+            rate_short,
+            queries: queries.len(),
+            categories: cats_long.len(),
         }
     }
+}
 
-    let mut cats_last: Vec<u64> = Vec::with_capacity(LAST_N);
-    let mut purposes_last: Vec<u64> = Vec::with_capacity(4);
-    let mut novel = 0usize;
-    let mut rare = 0usize;
-    for e in actor.events.iter().rev().take(LAST_N) {
-        if let Some(c) = e.c
-            && !cats_last.contains(&c)
-        {
-            cats_last.push(c);
+/// What the last [`LAST_N`] requests hold: distinct categories and purposes,
+/// and how many asked a category new to the party or to its requester.
+struct Latest {
+    categories: usize,
+    purposes: usize,
+    novel: usize,
+    rare: usize,
+}
+
+impl Latest {
+    fn count(actor: &Party) -> Self {
+        let mut cats_last: Vec<u64> = Vec::with_capacity(LAST_N);
+        let mut purposes_last: Vec<u64> = Vec::with_capacity(4);
+        let mut novel = 0usize;
+        let mut rare = 0usize;
+        for e in actor.events.iter().rev().take(LAST_N) {
+            if let Some(c) = e.c
+                && !cats_last.contains(&c)
+            {
+                cats_last.push(c);
+            }
+            if !purposes_last.contains(&e.p) {
+                purposes_last.push(e.p);
+            }
+            novel += usize::from(e.novel);
+            rare += usize::from(e.rare);
         }
-        if !purposes_last.contains(&e.p) {
-            purposes_last.push(e.p);
+        Latest {
+            categories: cats_last.len(),
+            purposes: purposes_last.len(),
+            novel,
+            rare,
         }
-        novel += usize::from(e.novel);
-        rare += usize::from(e.rare);
     }
+}
 
-    // Pace from the median of the last three gaps: one long pause (the start of
-    // a session) does not hide a burst, and one quick refinement does not make one.
-    // With a single gap there is no median yet: a party's second request right
-    // after its first is a refinement as often as the start of a burst, and the
-    // third request decides. A request repeating the query just before it (a
-    // retry, a reload, a double click) fetches nothing new, so the pace runs from
-    // the first of such a repeat; the request counts and hard limits still see
-    // every one.
+/// Requests per minute implied by the recent gaps between requests.
+///
+/// Pace from the median of the last three gaps: one long pause (the start of
+/// a session) does not hide a burst, and one quick refinement does not make one.
+/// With a single gap there is no median yet: a party's second request right
+/// after its first is a refinement as often as the start of a burst, and the
+/// third request decides. A request repeating the query just before it (a
+/// retry, a reload, a double click) fetches nothing new, so the pace runs from
+/// the first of such a repeat; the request counts and hard limits still see
+/// every one.
+fn pace(actor: &Party) -> f64 {
     let mut starts: Vec<u64> = Vec::with_capacity(5);
     let mut newer_q = None;
     for e in actor.events.iter().rev().take(PACE_SCAN) {
@@ -440,18 +510,20 @@ pub(super) fn compute(actor: &Party, cx: &Context<'_>, cfg: &GuardConfig) -> Fea
         .map(|w| w[0].saturating_sub(w[1]))
         .collect();
     gaps.sort_unstable();
-    let pace = match gaps.len() {
+    match gaps.len() {
         0 | 1 => 0.0,
         n => {
             let median_s = gaps[n / 2] as f64 / 1000.0;
             (60.0 / median_s.max(0.5)).min(120.0)
         }
-    };
+    }
+}
 
-    // Latest consecutive requests that each asked yet another category:
-    // enumeration, however slow, keeps this growing; a clinician's work keeps
-    // returning to the same few. It does not depend on how much history the
-    // party has, which matters for a brand-new staff account.
+/// Latest consecutive requests that each asked yet another category:
+/// enumeration, however slow, keeps this growing; a clinician's work keeps
+/// returning to the same few. It does not depend on how much history the
+/// party has, which matters for a brand-new staff account.
+fn distinct_run(actor: &Party) -> usize {
     let mut run: Vec<u64> = Vec::with_capacity(LAST_N);
     for e in actor.events.iter().rev().take(LAST_N) {
         match e.c {
@@ -459,7 +531,12 @@ pub(super) fn compute(actor: &Party, cx: &Context<'_>, cfg: &GuardConfig) -> Fea
             _ => break,
         }
     }
+    run.len()
+}
 
+/// Records per answered request (over the latest [`RECORDS_OVER`]) and the
+/// denied share of the latest [`LAST_N`] answered requests.
+fn outcomes(actor: &Party) -> (f64, f64) {
     let answered = actor.events.iter().rev().filter_map(|e| e.outcome);
     let (mut rec_sum, mut rec_n) = (0u64, 0u32);
     for (r, _) in answered.clone().take(RECORDS_OVER) {
@@ -471,38 +548,14 @@ pub(super) fn compute(actor: &Party, cx: &Context<'_>, cfg: &GuardConfig) -> Fea
         denied += u32::from(d);
         out_n += 1;
     }
-
-    // Off-hours only relative to habits someone here has shown. A node without
-    // any history does not know its requesters' time zones or shifts, so a
-    // fixed "clinical day" would turn half the world's working hours into
-    // suspicion; until a reference matures the hour counts as ordinary.
-    let off = cx.reference.map_or(0.0, |p| p.off_hours(cx.hour));
-    let purpose_novel = cx
-        .reference
-        .and_then(Profile::main_purpose)
-        .is_some_and(|main| main != cx.purpose);
-
-    x[RATE_SHORT] = rate_short as f64;
-    x[REQUESTER_RATE] = cx.requester_rate as f64;
-    x[PACE] = pace;
-    x[DISTINCT_QUERIES] = queries.len() as f64;
-    x[CATEGORIES_LONG] = cats_long.len() as f64;
-    x[BREADTH] = cats_last.len() as f64;
-    x[NOVEL_CATEGORIES] = novel as f64;
-    x[RECORDS] = if rec_n == 0 {
+    let records = if rec_n == 0 {
         0.0
     } else {
         rec_sum as f64 / f64::from(rec_n)
     };
     // Shrunk towards 0 so one denied first request is not "100% denied".
-    x[DENIED] = f64::from(denied) / f64::from(out_n + DENIED_PRIOR);
-    x[OFF_HOURS] = off;
-    x[PURPOSE] = (purposes_last.len().saturating_sub(1) + usize::from(purpose_novel)) as f64;
-    x[NEW_REQUESTER] = newness(cx.requester_learned);
-    x[NEW_STAFF] = cx.staff_learned.map_or(0.0, newness);
-    x[RARE_CATEGORIES] = rare as f64;
-    x[DISTINCT_RUN] = run.len() as f64;
-    x
+    let denied = f64::from(denied) / f64::from(out_n + DENIED_PRIOR);
+    (records, denied)
 }
 
 /// 1 for a first contact, fading as accepted history accumulates.

@@ -261,6 +261,105 @@ fn normal_traffic(rng: &mut ChaCha8Rng, sites: &[Site], patient: &Patient, out: 
     }
 }
 
+/// One attack episode's setting, drawn before its requests: the site and the
+/// clinician it goes through, the account it uses, its day, and the categories
+/// it can reach for.
+struct Episode<'a> {
+    site: &'a Site,
+    victim: &'a Staff,
+    /// The victim's own account or a new one at its site, half the time each.
+    account: String,
+    day_start: u64,
+    /// Every category, shuffled.
+    cats: Vec<usize>,
+    /// `cats` without the victim's home categories.
+    strange: Vec<usize>,
+    patient: &'a Patient,
+    label: Label,
+}
+
+impl<'a> Episode<'a> {
+    /// Draws the setting of episode `n` of `kind`; `None` where there is no site
+    /// or no clinician to go through.
+    fn draw(
+        rng: &mut ChaCha8Rng,
+        kind: AttackKind,
+        sites: &'a [Site],
+        patient: &'a Patient,
+        n: usize,
+        out: &mut Writer,
+    ) -> Option<Self> {
+        // A third of the episodes come through a newcomer hospital, from the day it
+        // joins: the guard has little or no history of it.
+        let newcomers: Vec<&Site> = sites.iter().filter(|s| s.newcomer).collect();
+        let established: Vec<&Site> = sites.iter().filter(|s| !s.newcomer).collect();
+        let site = if n.is_multiple_of(3) {
+            newcomers.choose(rng)
+        } else {
+            established.choose(rng)
+        };
+        let site = site.copied()?;
+        let victim = site.staff.choose(rng)?;
+        let from_day = site.joined_day.max(WARMUP_DAYS);
+        let day = from_day + rng.gen_range(0..(DAYS - 1).saturating_sub(from_day).max(1));
+        let day_start = START + day * DAY;
+        let new_id = format!("{}-user-x{n}", site.id);
+        let account = if rng.gen_bool(0.5) {
+            victim.id.clone()
+        } else {
+            new_id
+        };
+        let mut cats: Vec<usize> = (0..VOCABULARY.len()).collect();
+        cats.shuffle(rng);
+        let strange: Vec<usize> = cats
+            .iter()
+            .copied()
+            .filter(|c| !victim.home.contains(c))
+            .collect();
+        let label = out.episode(kind);
+        Some(Episode {
+            site,
+            victim,
+            account,
+            day_start,
+            cats,
+            strange,
+            patient,
+            label,
+        })
+    }
+
+    /// A time within the victim's shift on the episode's day.
+    fn in_shift(&self, rng: &mut ChaCha8Rng) -> u64 {
+        let v = self.victim;
+        self.day_start + (v.shift_start * HOUR + rng.gen_range(0..v.shift_hours * HOUR)) % DAY
+    }
+
+    /// Emits one request of the episode.
+    fn push(
+        &self,
+        out: &mut Writer,
+        t: u64,
+        staff: &str,
+        query: String,
+        purpose: &str,
+        records: usize,
+    ) {
+        out.push(
+            Emit {
+                t,
+                requester: &self.site.id,
+                staff,
+                query,
+                purpose,
+                records,
+                refused: false,
+            },
+            self.label,
+        );
+    }
+}
+
 fn attack(
     rng: &mut ChaCha8Rng,
     kind: AttackKind,
@@ -269,154 +368,134 @@ fn attack(
     n: usize,
     out: &mut Writer,
 ) {
-    // A third of the episodes come through a newcomer hospital, from the day it
-    // joins: the guard has little or no history of it.
-    let newcomers: Vec<&Site> = sites.iter().filter(|s| s.newcomer).collect();
-    let established: Vec<&Site> = sites.iter().filter(|s| !s.newcomer).collect();
-    let site = if n.is_multiple_of(3) {
-        newcomers.choose(rng)
-    } else {
-        established.choose(rng)
-    };
-    let Some(site) = site.copied() else {
+    let Some(ep) = Episode::draw(rng, kind, sites, patient, n, out) else {
         return;
-    };
-    let Some(victim) = site.staff.choose(rng) else {
-        return;
-    };
-    let from_day = site.joined_day.max(WARMUP_DAYS);
-    let day = from_day + rng.gen_range(0..(DAYS - 1).saturating_sub(from_day).max(1));
-    let day_start = START + day * DAY;
-    let in_shift = |rng: &mut ChaCha8Rng| {
-        day_start + (victim.shift_start * HOUR + rng.gen_range(0..victim.shift_hours * HOUR)) % DAY
-    };
-    let new_id = format!("{}-user-x{n}", site.id);
-    let account = if rng.gen_bool(0.5) {
-        victim.id.clone()
-    } else {
-        new_id
-    };
-    let h = site.habits;
-    let mut cats: Vec<usize> = (0..VOCABULARY.len()).collect();
-    cats.shuffle(rng);
-    let strange: Vec<usize> = cats
-        .iter()
-        .copied()
-        .filter(|c| !victim.home.contains(c))
-        .collect();
-    let label = out.episode(kind);
-    let mut push = |t: u64, staff: &str, query: String, purpose: &str, records: usize| {
-        out.push(
-            Emit {
-                t,
-                requester: &site.id,
-                staff,
-                query,
-                purpose,
-                records,
-                refused: false,
-            },
-            label,
-        );
     };
     match kind {
-        AttackKind::Scrape => {
-            let mut t = in_shift(rng);
-            for _ in 0..30 {
-                let cat = *site.pool.choose(rng).unwrap_or(&0);
-                let q = phrase(rng, cat);
-                push(t, &account, q, h.purpose, patient.answer(Some(cat), false));
-                t += rng.gen_range(1_000..6_000);
-            }
+        AttackKind::Scrape => scrape(rng, &ep, out),
+        AttackKind::Breadth => breadth(rng, &ep, out),
+        AttackKind::Drip => drip(rng, &ep, out),
+        AttackKind::OffHoursBulk => off_hours_bulk(rng, &ep, out),
+        AttackKind::CompromisedStaff => compromised_staff(rng, &ep, out),
+        AttackKind::Drift => drift(rng, &ep, out),
+    }
+}
+
+/// 30 searches 1–6 s apart in the site's own categories, in the victim's shift.
+fn scrape(rng: &mut ChaCha8Rng, ep: &Episode<'_>, out: &mut Writer) {
+    let h = ep.site.habits;
+    let mut t = ep.in_shift(rng);
+    for _ in 0..30 {
+        let cat = *ep.site.pool.choose(rng).unwrap_or(&0);
+        let q = phrase(rng, cat);
+        let records = ep.patient.answer(Some(cat), false);
+        ep.push(out, t, &ep.account, q, h.purpose, records);
+        t += rng.gen_range(1_000..6_000);
+    }
+}
+
+/// 25 searches in as many categories of the whole vocabulary, 20–90 s apart.
+fn breadth(rng: &mut ChaCha8Rng, ep: &Episode<'_>, out: &mut Writer) {
+    let h = ep.site.habits;
+    let mut t = ep.in_shift(rng);
+    for &cat in ep.cats.iter().take(25) {
+        let q = phrase(rng, cat);
+        let records = ep.patient.answer(Some(cat), false);
+        ep.push(out, t, &ep.account, q, h.purpose, records);
+        t += rng.gen_range(20_000..90_000);
+    }
+}
+
+/// 10 searches outside the victim's home categories, 15–60 min apart.
+fn drip(rng: &mut ChaCha8Rng, ep: &Episode<'_>, out: &mut Writer) {
+    let h = ep.site.habits;
+    let mut t = ep.in_shift(rng);
+    for &cat in ep.strange.iter().take(10) {
+        let q = phrase(rng, cat);
+        let records = ep.patient.answer(Some(cat), false);
+        ep.push(out, t, &ep.account, q, h.purpose, records);
+        t += rng.gen_range(15 * MINUTE..60 * MINUTE);
+    }
+}
+
+/// 25 searches after the victim's shift, 15–90 s apart, two in five of them a
+/// broad free-text pull of every record.
+fn off_hours_bulk(rng: &mut ChaCha8Rng, ep: &Episode<'_>, out: &mut Writer) {
+    let h = ep.site.habits;
+    let v = ep.victim;
+    // Off hours for the victim: the hours after its shift ends.
+    let mut t = ep.day_start + (v.shift_start + v.shift_hours + rng.gen_range(1..6)) % 24 * HOUR;
+    for &cat in ep.cats.iter().take(25) {
+        if rng.gen_bool(0.4) {
+            let q = format!("{} all", free_text(rng));
+            let records = ep.patient.answer(None, true);
+            ep.push(out, t, &ep.account, q, h.purpose, records);
+        } else {
+            let q = phrase(rng, cat);
+            let records = ep.patient.answer(Some(cat), false);
+            ep.push(out, t, &ep.account, q, h.purpose, records);
         }
-        AttackKind::Breadth => {
-            let mut t = in_shift(rng);
-            for &cat in cats.iter().take(25) {
-                let q = phrase(rng, cat);
-                push(t, &account, q, h.purpose, patient.answer(Some(cat), false));
-                t += rng.gen_range(20_000..90_000);
+        t += rng.gen_range(15_000..90_000);
+    }
+}
+
+/// The victim's own account, in or after its shift, sometimes under another
+/// purpose: 12 searches 1–6 min apart, four in five outside its home categories.
+fn compromised_staff(rng: &mut ChaCha8Rng, ep: &Episode<'_>, out: &mut Writer) {
+    let h = ep.site.habits;
+    let v = ep.victim;
+    let mut t = if rng.gen_bool(0.5) {
+        ep.day_start + (v.shift_start + v.shift_hours + rng.gen_range(2..8)) % 24 * HOUR
+    } else {
+        ep.in_shift(rng)
+    };
+    let purpose = if rng.gen_bool(0.3) {
+        "public-health"
+    } else {
+        h.purpose
+    };
+    for i in 0..12 {
+        let cat = if rng.gen_bool(0.8) {
+            ep.strange.get(i).copied().unwrap_or(0)
+        } else {
+            *v.home.choose(rng).unwrap_or(&0)
+        };
+        let q = phrase(rng, cat);
+        let records = ep.patient.answer(Some(cat), false);
+        ep.push(out, t, &v.id, q, purpose, records);
+        t += rng.gen_range(MINUTE..6 * MINUTE);
+    }
+}
+
+/// The drifting attacker: the victim's own account, in its shift, at its site's
+/// pace, in sessions like its own; the share of searches outside its home
+/// categories grows from 10 % to 70 %, each a category not asked before.
+fn drift(rng: &mut ChaCha8Rng, ep: &Episode<'_>, out: &mut Writer) {
+    let h = ep.site.habits;
+    let v = ep.victim;
+    let mut t = ep.in_shift(rng);
+    let total = 36;
+    let mut next_strange = ep.strange.iter().copied();
+    let mut i = 0;
+    while i < total {
+        for _ in 0..1 + poisson(rng, h.session_extra.min(3.0)) {
+            if i >= total {
+                break;
             }
-        }
-        AttackKind::Drip => {
-            let mut t = in_shift(rng);
-            for &cat in strange.iter().take(10) {
-                let q = phrase(rng, cat);
-                push(t, &account, q, h.purpose, patient.answer(Some(cat), false));
-                t += rng.gen_range(15 * MINUTE..60 * MINUTE);
-            }
-        }
-        AttackKind::OffHoursBulk => {
-            // Off hours for the victim: the hours after its shift ends.
-            let mut t = day_start
-                + (victim.shift_start + victim.shift_hours + rng.gen_range(1..6)) % 24 * HOUR;
-            for &cat in cats.iter().take(25) {
-                if rng.gen_bool(0.4) {
-                    let q = format!("{} all", free_text(rng));
-                    push(t, &account, q, h.purpose, patient.answer(None, true));
-                } else {
-                    let q = phrase(rng, cat);
-                    push(t, &account, q, h.purpose, patient.answer(Some(cat), false));
-                }
-                t += rng.gen_range(15_000..90_000);
-            }
-        }
-        AttackKind::CompromisedStaff => {
-            let mut t = if rng.gen_bool(0.5) {
-                day_start
-                    + (victim.shift_start + victim.shift_hours + rng.gen_range(2..8)) % 24 * HOUR
+            let p = 0.1 + 0.6 * i as f64 / total as f64;
+            let cat = if rng.gen_bool(p) {
+                next_strange.next().unwrap_or(0)
             } else {
-                in_shift(rng)
+                zipf(rng, &v.home).copied().unwrap_or(0)
             };
-            let purpose = if rng.gen_bool(0.3) {
-                "public-health"
-            } else {
-                h.purpose
-            };
-            for i in 0..12 {
-                let cat = if rng.gen_bool(0.8) {
-                    strange.get(i).copied().unwrap_or(0)
-                } else {
-                    *victim.home.choose(rng).unwrap_or(&0)
-                };
-                let q = phrase(rng, cat);
-                push(t, &victim.id, q, purpose, patient.answer(Some(cat), false));
-                t += rng.gen_range(MINUTE..6 * MINUTE);
-            }
+            let q = phrase(rng, cat);
+            let records = ep.patient.answer(Some(cat), false);
+            ep.push(out, t, &v.id, q, h.purpose, records);
+            t += gap_ms(rng, &h);
+            i += 1;
         }
-        AttackKind::Drift => {
-            // The victim's own account, in its shift, at its site's pace, in
-            // sessions like its own; the share of searches outside its home
-            // categories grows from 10 % to 70 %, each a category not asked before.
-            let mut t = in_shift(rng);
-            let total = 36;
-            let mut next_strange = strange.iter().copied();
-            let mut i = 0;
-            while i < total {
-                for _ in 0..1 + poisson(rng, h.session_extra.min(3.0)) {
-                    if i >= total {
-                        break;
-                    }
-                    let p = 0.1 + 0.6 * i as f64 / total as f64;
-                    let cat = if rng.gen_bool(p) {
-                        next_strange.next().unwrap_or(0)
-                    } else {
-                        zipf(rng, &victim.home).copied().unwrap_or(0)
-                    };
-                    let q = phrase(rng, cat);
-                    push(
-                        t,
-                        &victim.id,
-                        q,
-                        h.purpose,
-                        patient.answer(Some(cat), false),
-                    );
-                    t += gap_ms(rng, &h);
-                    i += 1;
-                }
-                // The next session, later in the shift.
-                t += rng.gen_range(20 * MINUTE..90 * MINUTE);
-            }
-        }
+        // The next session, later in the shift.
+        t += rng.gen_range(20 * MINUTE..90 * MINUTE);
     }
 }
 

@@ -560,6 +560,93 @@ fn session(
     }
 }
 
+/// One attack episode's setting, drawn before its requests: the hospital and
+/// the clinician it goes through, its day, and the categories it reaches for.
+struct Episode<'a> {
+    hospital: &'a Hospital,
+    victim: &'a Staff,
+    /// A staff account new at the hospital, for episodes not using the victim's.
+    new_id: String,
+    day_start: u64,
+    /// Every category, shuffled.
+    cats: Vec<usize>,
+    patient: &'a Patient,
+    label: Label,
+}
+
+impl<'a> Episode<'a> {
+    /// Draws the setting of episode `n` of `kind`.
+    fn draw(
+        rng: &mut ChaCha8Rng,
+        kind: AttackKind,
+        hospitals: &'a [Hospital],
+        patient: &'a Patient,
+        n: usize,
+        out: &mut Writer,
+    ) -> Self {
+        // Attackers come through established hospitals (an insider, a stolen account
+        // or a compromised hospital node); the newcomer is excluded only because it
+        // has no history before its join day (the shifted generator attacks through
+        // newcomers).
+        let h = &hospitals[rng.gen_range(0..hospitals.len() - 1)];
+        let members: Vec<&Staff> = h.staff.iter().filter(|s| s.joined_day == 0).collect();
+        let victim = members.choose(rng).copied().unwrap_or(&h.staff[0]);
+        let new_id = format!("{}-staff-{}", h.id, h.staff.len() + 10 + n);
+        let day = WARMUP_DAYS + rng.gen_range(0..DAYS - WARMUP_DAYS - 1);
+        let day_start = START + day * DAY;
+        let mut cats: Vec<usize> = (0..VOCABULARY.len()).collect();
+        cats.shuffle(rng);
+        let label = out.episode(kind);
+        Episode {
+            hospital: h,
+            victim,
+            new_id,
+            day_start,
+            cats,
+            patient,
+            label,
+        }
+    }
+
+    /// The victim's account with probability `p_existing`, else the new one.
+    fn account(&self, rng: &mut ChaCha8Rng, p_existing: f64) -> String {
+        if rng.gen_bool(p_existing) {
+            self.victim.id.clone()
+        } else {
+            self.new_id.clone()
+        }
+    }
+
+    /// A time in the first four hours of the victim's shift on the episode's day.
+    fn in_shift(&self, rng: &mut ChaCha8Rng) -> u64 {
+        self.day_start + (self.victim.shift_start * HOUR + rng.gen_range(0..4 * HOUR)) % DAY
+    }
+
+    /// Emits one request of the episode.
+    fn push(
+        &self,
+        out: &mut Writer,
+        t: u64,
+        staff: &str,
+        query: String,
+        purpose: &str,
+        records: usize,
+    ) {
+        out.push(
+            Emit {
+                t,
+                requester: &self.hospital.id,
+                staff,
+                query,
+                purpose,
+                records,
+                refused: false,
+            },
+            self.label,
+        );
+    }
+}
+
 fn attack(
     rng: &mut ChaCha8Rng,
     kind: AttackKind,
@@ -568,117 +655,111 @@ fn attack(
     n: usize,
     out: &mut Writer,
 ) {
-    // Attackers come through established hospitals (an insider, a stolen account
-    // or a compromised hospital node); the newcomer is excluded only because it
-    // has no history before its join day (the shifted generator attacks through
-    // newcomers).
-    let h = &hospitals[rng.gen_range(0..hospitals.len() - 1)];
-    let members: Vec<&Staff> = h.staff.iter().filter(|s| s.joined_day == 0).collect();
-    let victim = members.choose(rng).copied().unwrap_or(&h.staff[0]);
-    let new_id = format!("{}-staff-{}", h.id, h.staff.len() + 10 + n);
-    let account = |rng: &mut ChaCha8Rng, p_existing: f64| -> String {
-        if rng.gen_bool(p_existing) {
-            victim.id.clone()
-        } else {
-            new_id.clone()
-        }
-    };
-    let day = WARMUP_DAYS + rng.gen_range(0..DAYS - WARMUP_DAYS - 1);
-    let day_start = START + day * DAY;
-    let in_shift = |rng: &mut ChaCha8Rng| {
-        day_start + (victim.shift_start * HOUR + rng.gen_range(0..4 * HOUR)) % DAY
-    };
-    let mut cats: Vec<usize> = (0..VOCABULARY.len()).collect();
-    cats.shuffle(rng);
-    let label = out.episode(kind);
-    let mut push = |t: u64, staff: &str, query: String, purpose: &str, records: usize| {
-        out.push(
-            Emit {
-                t,
-                requester: &h.id,
-                staff,
-                query,
-                purpose,
-                records,
-                refused: false,
-            },
-            label,
-        );
-    };
+    let ep = Episode::draw(rng, kind, hospitals, patient, n, out);
     match kind {
-        AttackKind::Scrape => {
-            let staff = account(rng, 0.5);
-            let mut t = in_shift(rng);
-            for _ in 0..40 {
-                let cat = *h.pool.choose(rng).unwrap_or(&0);
-                let q = phrase(rng, cat);
-                push(t, &staff, q, h.purpose, patient.answer(Some(cat), false));
-                t += rng.gen_range(300..3000);
-            }
-        }
-        AttackKind::Breadth => {
-            let staff = account(rng, 0.5);
-            let mut t = in_shift(rng);
-            for &cat in cats.iter().take(30) {
-                let q = phrase(rng, cat);
-                push(t, &staff, q, h.purpose, patient.answer(Some(cat), false));
-                t += rng.gen_range(12_000..60_000);
-            }
-        }
-        AttackKind::Drip => {
-            let staff = account(rng, 0.7);
-            let mut t = in_shift(rng);
-            for &cat in cats.iter().take(12) {
-                let q = phrase(rng, cat);
-                push(t, &staff, q, h.purpose, patient.answer(Some(cat), false));
-                t += rng.gen_range(10 * MINUTE..45 * MINUTE);
-            }
-        }
-        AttackKind::OffHoursBulk => {
-            let staff = account(rng, 0.5);
-            let mut t = day_start + rng.gen_range(0..4 * HOUR);
-            for &cat in cats.iter().take(20) {
-                if rng.gen_bool(0.5) {
-                    let q = format!("{} all", free_text(rng));
-                    push(t, &staff, q, h.purpose, patient.answer(None, true));
-                } else {
-                    let q = phrase(rng, cat);
-                    push(t, &staff, q, h.purpose, patient.answer(Some(cat), false));
-                }
-                t += rng.gen_range(20_000..120_000);
-            }
-        }
-        AttackKind::CompromisedStaff => {
-            let off_shift = rng.gen_bool(0.6);
-            let mut t = if off_shift {
-                day_start
-                    + (victim.shift_start + victim.shift_hours + rng.gen_range(2..10)) % 24 * HOUR
-            } else {
-                in_shift(rng)
-            };
-            let strange: Vec<usize> = cats
-                .iter()
-                .copied()
-                .filter(|c| !victim.home.contains(c))
-                .collect();
-            let purpose = if rng.gen_bool(0.25) {
-                "research"
-            } else {
-                h.purpose
-            };
-            for i in 0..15 {
-                let cat = if rng.gen_bool(0.8) {
-                    strange.get(i).copied().unwrap_or(0)
-                } else {
-                    *victim.home.choose(rng).unwrap_or(&0)
-                };
-                let q = phrase(rng, cat);
-                push(t, &victim.id, q, purpose, patient.answer(Some(cat), false));
-                t += rng.gen_range(30_000..300_000);
-            }
-        }
+        AttackKind::Scrape => scrape(rng, &ep, out),
+        AttackKind::Breadth => breadth(rng, &ep, out),
+        AttackKind::Drip => drip(rng, &ep, out),
+        AttackKind::OffHoursBulk => off_hours_bulk(rng, &ep, out),
+        AttackKind::CompromisedStaff => compromised_staff(rng, &ep, out),
         // The clinic generator has no drifting attacker; see `shifted`.
         AttackKind::Drift => {}
+    }
+}
+
+/// 40 searches 0.3–3 s apart in the hospital's own categories.
+fn scrape(rng: &mut ChaCha8Rng, ep: &Episode<'_>, out: &mut Writer) {
+    let h = ep.hospital;
+    let staff = ep.account(rng, 0.5);
+    let mut t = ep.in_shift(rng);
+    for _ in 0..40 {
+        let cat = *h.pool.choose(rng).unwrap_or(&0);
+        let q = phrase(rng, cat);
+        let records = ep.patient.answer(Some(cat), false);
+        ep.push(out, t, &staff, q, h.purpose, records);
+        t += rng.gen_range(300..3000);
+    }
+}
+
+/// 30 searches in as many categories of the whole vocabulary, 12–60 s apart.
+fn breadth(rng: &mut ChaCha8Rng, ep: &Episode<'_>, out: &mut Writer) {
+    let h = ep.hospital;
+    let staff = ep.account(rng, 0.5);
+    let mut t = ep.in_shift(rng);
+    for &cat in ep.cats.iter().take(30) {
+        let q = phrase(rng, cat);
+        let records = ep.patient.answer(Some(cat), false);
+        ep.push(out, t, &staff, q, h.purpose, records);
+        t += rng.gen_range(12_000..60_000);
+    }
+}
+
+/// 12 searches in as many categories, 10–45 min apart, mostly from the
+/// victim's own account.
+fn drip(rng: &mut ChaCha8Rng, ep: &Episode<'_>, out: &mut Writer) {
+    let h = ep.hospital;
+    let staff = ep.account(rng, 0.7);
+    let mut t = ep.in_shift(rng);
+    for &cat in ep.cats.iter().take(12) {
+        let q = phrase(rng, cat);
+        let records = ep.patient.answer(Some(cat), false);
+        ep.push(out, t, &staff, q, h.purpose, records);
+        t += rng.gen_range(10 * MINUTE..45 * MINUTE);
+    }
+}
+
+/// 20 searches in the small hours, 20–120 s apart, half of them a broad
+/// free-text pull of every record.
+fn off_hours_bulk(rng: &mut ChaCha8Rng, ep: &Episode<'_>, out: &mut Writer) {
+    let h = ep.hospital;
+    let staff = ep.account(rng, 0.5);
+    let mut t = ep.day_start + rng.gen_range(0..4 * HOUR);
+    for &cat in ep.cats.iter().take(20) {
+        if rng.gen_bool(0.5) {
+            let q = format!("{} all", free_text(rng));
+            let records = ep.patient.answer(None, true);
+            ep.push(out, t, &staff, q, h.purpose, records);
+        } else {
+            let q = phrase(rng, cat);
+            let records = ep.patient.answer(Some(cat), false);
+            ep.push(out, t, &staff, q, h.purpose, records);
+        }
+        t += rng.gen_range(20_000..120_000);
+    }
+}
+
+/// The victim's own account, mostly after its shift, sometimes under another
+/// purpose: 15 searches 0.5–5 min apart, four in five outside its home categories.
+fn compromised_staff(rng: &mut ChaCha8Rng, ep: &Episode<'_>, out: &mut Writer) {
+    let h = ep.hospital;
+    let v = ep.victim;
+    let off_shift = rng.gen_bool(0.6);
+    let mut t = if off_shift {
+        ep.day_start + (v.shift_start + v.shift_hours + rng.gen_range(2..10)) % 24 * HOUR
+    } else {
+        ep.in_shift(rng)
+    };
+    let strange: Vec<usize> = ep
+        .cats
+        .iter()
+        .copied()
+        .filter(|c| !v.home.contains(c))
+        .collect();
+    let purpose = if rng.gen_bool(0.25) {
+        "research"
+    } else {
+        h.purpose
+    };
+    for i in 0..15 {
+        let cat = if rng.gen_bool(0.8) {
+            strange.get(i).copied().unwrap_or(0)
+        } else {
+            *v.home.choose(rng).unwrap_or(&0)
+        };
+        let q = phrase(rng, cat);
+        let records = ep.patient.answer(Some(cat), false);
+        ep.push(out, t, &v.id, q, purpose, records);
+        t += rng.gen_range(30_000..300_000);
     }
 }
 

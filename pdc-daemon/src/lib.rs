@@ -19,6 +19,7 @@
 //!   [`node::LedgerHandle`] and [`node::GuardHandle`] that keep their locks to themselves.
 //! - [`net`]: the libp2p swarm task and its client (gossip, data and sync protocols).
 //! - [`guard`]: access-behaviour anomaly detection ("AI security").
+//! - [`request`]: requester-signed data requests: sign, verify, the replay window.
 //! - [`refusal`]: the per-peer token bucket and the local refusal log in front of
 //!   the access decision.
 //! - [`consent`]: grants, revocations, the pure access decision.
@@ -46,6 +47,7 @@ pub mod node;
 pub mod peering;
 pub mod records;
 pub mod refusal;
+pub mod request;
 pub mod search;
 pub mod search_eval;
 pub mod service;

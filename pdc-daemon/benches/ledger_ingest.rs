@@ -97,6 +97,7 @@ fn history(n: usize) -> Result<(Genesis, Vec<Vec<u8>>), String> {
             role: role.as_str().to_owned(),
             display_name: format!("principal {i}"),
             listen_addrs: vec![format!("/ip4/127.0.0.1/tcp/{}", 4000 + i)],
+            encryption_key: Vec::new(),
         });
         append(&mut l, p, body, 0, &mut out)?;
     }

@@ -1,7 +1,9 @@
 //! Node identity: the ed25519 key that is both the ledger account and the libp2p
-//! `PeerId`, the record encryption key, the API token, and the 0600 files they live in.
+//! `PeerId`, the record encryption key, the X25519 key others seal to, the API token,
+//! and the 0600 files they live in.
 //!
-//! Losing `keys/node.key` loses the account: nothing else can sign for it.
+//! Losing `keys/node.key` loses the account: nothing else can sign for it. Losing
+//! `keys/enc.key` loses what was sealed to it (the node's copies of access details).
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -12,10 +14,14 @@ use ed25519_dalek::SigningKey;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
+use crate::seal::{EncryptionPublic, EncryptionSecret};
+
 /// Node signing key, relative to the data directory.
 pub const NODE_KEY_FILE: &str = pdc_proto::api::files::NODE_KEY_FILE;
 /// Record encryption key, relative to the data directory.
 pub const RECORDS_KEY_FILE: &str = pdc_proto::api::files::RECORDS_KEY_FILE;
+/// X25519 encryption secret, relative to the data directory.
+pub const ENCRYPTION_KEY_FILE: &str = pdc_proto::api::files::ENCRYPTION_KEY_FILE;
 /// API bearer token, relative to the data directory.
 pub const TOKEN_FILE: &str = pdc_proto::api::files::TOKEN_FILE;
 
@@ -137,12 +143,53 @@ fn random32() -> Zeroizing<[u8; 32]> {
     b
 }
 
+fn secret_from(path: &Path, bytes: Zeroizing<[u8; 32]>) -> Result<EncryptionSecret, IdentityError> {
+    EncryptionSecret::from_bytes(bytes).map_err(|e| IdentityError::Corrupt {
+        path: path.into(),
+        detail: e.to_string(),
+    })
+}
+
+fn write_encryption_key(path: &Path, secret: &EncryptionSecret) -> Result<(), IdentityError> {
+    let text = Zeroizing::new(hex::encode(secret.to_bytes().as_ref()));
+    write_secret_file(path, text.as_bytes())
+}
+
+/// Reads `keys/enc.key`, or creates it for a node made before nodes had one. Its
+/// public half is then still to be published on the ledger (an `EncryptionKey` block).
+fn load_or_create_encryption_key(data_dir: &Path) -> Result<EncryptionSecret, IdentityError> {
+    let path = data_dir.join(ENCRYPTION_KEY_FILE);
+    match fs::symlink_metadata(&path) {
+        Ok(_) => secret_from(&path, read_key32(&path)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = secret_from(&path, random32())?;
+            match write_encryption_key(&path, &secret) {
+                Ok(()) => {}
+                // Another process loading the same directory made it first: use that one.
+                Err(IdentityError::AlreadyExists { .. }) => {
+                    return secret_from(&path, read_key32(&path)?);
+                }
+                Err(e) => return Err(e),
+            }
+            tracing::info!(
+                path = %path.display(),
+                public = %secret.public(),
+                "created this node's encryption key (the node predates them); back it up with the other keys"
+            );
+            Ok(secret)
+        }
+        Err(e) => Err(IdentityError::Io { path, source: e }),
+    }
+}
+
 /// Everything secret a node holds.
 pub struct NodeIdentity {
     /// Signs ledger blocks; its public half is the account and the PeerId.
     pub signing_key: SigningKey,
     /// Encrypts records at rest.
     pub records_key: Zeroizing<[u8; 32]>,
+    /// Opens what others sealed to this node; its public half is on the ledger.
+    pub encryption_secret: EncryptionSecret,
     /// The API bearer token.
     pub api_token: Zeroizing<String>,
 }
@@ -168,13 +215,19 @@ impl NodeIdentity {
         data_dir: &Path,
         seed: Zeroizing<[u8; 32]>,
     ) -> Result<Self, IdentityError> {
-        for f in [NODE_KEY_FILE, RECORDS_KEY_FILE, TOKEN_FILE] {
+        for f in [
+            NODE_KEY_FILE,
+            RECORDS_KEY_FILE,
+            ENCRYPTION_KEY_FILE,
+            TOKEN_FILE,
+        ] {
             let p = data_dir.join(f);
             if p.exists() {
                 return Err(IdentityError::AlreadyExists { path: p });
             }
         }
         let records_key = random32();
+        let encryption_secret = secret_from(&data_dir.join(ENCRYPTION_KEY_FILE), random32())?;
         let token = Zeroizing::new(hex::encode(random32().as_ref()));
         write_secret_file(
             &data_dir.join(NODE_KEY_FILE),
@@ -184,10 +237,12 @@ impl NodeIdentity {
             &data_dir.join(RECORDS_KEY_FILE),
             hex::encode(records_key.as_ref()).as_bytes(),
         )?;
+        write_encryption_key(&data_dir.join(ENCRYPTION_KEY_FILE), &encryption_secret)?;
         write_secret_file(&data_dir.join(TOKEN_FILE), token.as_bytes())?;
         Ok(Self {
             signing_key: SigningKey::from_bytes(&seed),
             records_key,
+            encryption_secret,
             api_token: token,
         })
     }
@@ -196,6 +251,7 @@ impl NodeIdentity {
     pub fn load(data_dir: &Path) -> Result<Self, IdentityError> {
         let seed = read_key32(&data_dir.join(NODE_KEY_FILE))?;
         let records_key = read_key32(&data_dir.join(RECORDS_KEY_FILE))?;
+        let encryption_secret = load_or_create_encryption_key(data_dir)?;
         let token_path = data_dir.join(TOKEN_FILE);
         check_private(&token_path)?;
         let token = Zeroizing::new(
@@ -213,8 +269,14 @@ impl NodeIdentity {
         Ok(Self {
             signing_key: SigningKey::from_bytes(&seed),
             records_key,
+            encryption_secret,
             api_token: token,
         })
+    }
+
+    /// The X25519 public key others seal to: what the node publishes on the ledger.
+    pub fn encryption_public(&self) -> EncryptionPublic {
+        self.encryption_secret.public()
     }
 
     /// The 32-byte public key: the ledger account.

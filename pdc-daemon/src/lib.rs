@@ -29,6 +29,7 @@
 //! - [`ledger`]: block lattice: blocks, validation, fold to balances, fork proofs.
 //! - [`store`]: RocksDB column families, typed keys, group-committed durable writes.
 //! - [`identity`]: keys, token, 0600 files.
+//! - [`seal`]: HPKE sealing to a node's X25519 encryption key.
 //! - [`time`]: the one wall-clock reading, `now_ms`.
 //! - [`config`]: one documented Config from TOML and `PDC_*` variables.
 
@@ -48,6 +49,7 @@ pub mod peering;
 pub mod records;
 pub mod refusal;
 pub mod request;
+pub mod seal;
 pub mod search;
 pub mod search_eval;
 pub mod service;

@@ -247,6 +247,7 @@ async fn invalid_blocks_stop_at_the_first_honest_node() {
             role: "patient".into(),
             display_name: "again".into(),
             listen_addrs: vec![],
+            encryption_key: Vec::new(),
         })
     };
     // 1. Bad prev: seq 2 that does not link to A's head.

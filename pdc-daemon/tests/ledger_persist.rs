@@ -56,6 +56,7 @@ async fn reload_gives_the_same_state_and_damage_is_reported() {
             role: role.into(),
             display_name: name.into(),
             listen_addrs: vec![],
+            encryption_key: Vec::new(),
         })
     };
     append(&mut ledger, &db, &mut next, &h, reg("hospital", "H"), NOW).await;
@@ -181,6 +182,7 @@ async fn a_batch_ingest_is_on_disk_when_it_returns() {
             role: role.into(),
             display_name: role.into(),
             listen_addrs: vec![],
+            encryption_key: Vec::new(),
         })
     };
     sign(&mut elsewhere, &h, reg("hospital"));

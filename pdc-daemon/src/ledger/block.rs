@@ -7,6 +7,7 @@ use pdc_proto::{DecodeError, Message, decode_bounded};
 use super::error::LedgerError;
 use super::types::{AccessDecision, AccountId, BlockHash, Role};
 use super::verify::{self, KeyCache, SigCheck};
+use crate::seal::{EncryptionPublic, KEY_LEN};
 
 /// Longest grant id accepted; grant ids are random tokens, not documents.
 const MAX_GRANT_ID: usize = 64;
@@ -191,6 +192,22 @@ pub(crate) fn need_hash(bytes: &[u8], field: &str) -> Result<BlockHash, LedgerEr
         .ok_or_else(|| malformed(format!("{field} must be 32 bytes, got {}", bytes.len())))
 }
 
+/// A published X25519 encryption key: exactly 32 bytes, not all zero (the one value
+/// that is certainly no one's key, and what a zeroed buffer would publish).
+pub(crate) fn need_encryption_key(
+    bytes: &[u8],
+    field: &str,
+) -> Result<EncryptionPublic, LedgerError> {
+    if bytes.len() != KEY_LEN {
+        return Err(malformed(format!(
+            "{field} must be {KEY_LEN} bytes, got {}",
+            bytes.len()
+        )));
+    }
+    EncryptionPublic::from_slice(bytes)
+        .map_err(|_| malformed(format!("{field} must not be all zero")))
+}
+
 fn need_grant_id(id: &[u8]) -> Result<(), LedgerError> {
     if id.is_empty() || id.len() > MAX_GRANT_ID {
         return Err(malformed(format!(
@@ -207,6 +224,10 @@ fn check_body(kind: &Kind) -> Result<(), LedgerError> {
     match kind {
         Kind::Register(r) => {
             r.role.parse::<Role>().map_err(malformed)?;
+            // Empty: registered without a key, announced later by an EncryptionKey.
+            if !r.encryption_key.is_empty() {
+                need_encryption_key(&r.encryption_key, "encryption_key")?;
+            }
         }
         Kind::ConsentGrant(g) => {
             need_grant_id(&g.grant_id)?;
@@ -233,6 +254,9 @@ fn check_body(kind: &Kind) -> Result<(), LedgerError> {
             need_hash(&r.send_hash, "send_hash")?;
             need_account(&r.sender, "sender")?;
         }
+        Kind::EncryptionKey(k) => {
+            need_encryption_key(&k.key, "key")?;
+        }
     }
     Ok(())
 }
@@ -246,6 +270,7 @@ pub(crate) fn kind_name(kind: &Kind) -> &'static str {
         Kind::Access(_) => "Access",
         Kind::Send(_) => "Send",
         Kind::Receive(_) => "Receive",
+        Kind::EncryptionKey(_) => "EncryptionKey",
     }
 }
 

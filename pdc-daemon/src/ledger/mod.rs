@@ -44,5 +44,5 @@ pub use types::{AccessDecision, AccountId, BlockHash, MICROS_PER_CREDIT, ParseId
 /// The protobuf body kinds, re-exported so callers can build blocks without naming
 /// the proto crate.
 pub use pdc_proto::ledger::{
-    Access, ConsentGrant, ConsentRevoke, Receive, Register, Send, block_body::Kind,
+    Access, ConsentGrant, ConsentRevoke, EncryptionKey, Receive, Register, Send, block_body::Kind,
 };

@@ -183,6 +183,7 @@ impl Node {
                     role: node.config.role.as_str().to_string(),
                     display_name: node.config.name.clone(),
                     listen_addrs: Vec::new(),
+                    encryption_key: node.identity.encryption_public().0.to_vec(),
                 }))
                 .await?;
             tracing::info!(block = %block.hash(), "wrote this node's Register block");

@@ -18,6 +18,7 @@ fn body_view(k: &Kind) -> BlockBody {
             role: r.role.clone(),
             display_name: r.display_name.clone(),
             listen_addrs: r.listen_addrs.clone(),
+            encryption_key: hex::encode(&r.encryption_key),
         },
         Kind::ConsentGrant(g) => BlockBody::ConsentGrant {
             grant_id: hex::encode(&g.grant_id),
@@ -50,6 +51,9 @@ fn body_view(k: &Kind) -> BlockBody {
             send_hash: hex::encode(&r.send_hash),
             sender: hex::encode(&r.sender),
             send_seq: r.send_seq,
+        },
+        Kind::EncryptionKey(k) => BlockBody::EncryptionKey {
+            key: hex::encode(&k.key),
         },
     }
 }

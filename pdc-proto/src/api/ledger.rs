@@ -78,6 +78,9 @@ pub enum BlockBody {
         display_name: String,
         /// Listen addresses.
         listen_addrs: Vec<String>,
+        /// X25519 encryption key (hex), or empty if announced later.
+        #[serde(default)]
+        encryption_key: String,
     },
     /// A patient's grant.
     ConsentGrant {
@@ -138,6 +141,11 @@ pub enum BlockBody {
         /// Its seq.
         send_seq: u64,
     },
+    /// The author's new X25519 encryption key.
+    EncryptionKey {
+        /// The key (hex).
+        key: String,
+    },
 }
 
 impl BlockBody {
@@ -150,6 +158,7 @@ impl BlockBody {
             BlockBody::Access { .. } => "access",
             BlockBody::Send { .. } => "send",
             BlockBody::Receive { .. } => "receive",
+            BlockBody::EncryptionKey { .. } => "encryption_key",
         }
     }
 }

@@ -245,6 +245,8 @@ pub mod files {
     pub const NODE_KEY_FILE: &str = "keys/node.key";
     /// The key that encrypts records at rest (0600).
     pub const RECORDS_KEY_FILE: &str = "keys/records.key";
+    /// The node's X25519 encryption secret (0600): what others seal details to.
+    pub const ENCRYPTION_KEY_FILE: &str = "keys/enc.key";
     /// The one-time code for the first portal account.
     pub const SETUP_CODE_FILE: &str = "portal-setup.code";
     /// Where the API listens when the config does not say.

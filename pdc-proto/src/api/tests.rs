@@ -265,6 +265,7 @@ fn ledger() {
             role: s("patient"),
             display_name: s("Alice"),
             listen_addrs: vec![],
+            encryption_key: s("cc"),
         },
         BlockBody::ConsentGrant {
             grant_id: s("0a"),
@@ -296,6 +297,7 @@ fn ledger() {
             sender: s("bb"),
             send_seq: 2,
         },
+        BlockBody::EncryptionKey { key: s("cc") },
     ];
     for body in bodies.clone() {
         let name = body.type_name();

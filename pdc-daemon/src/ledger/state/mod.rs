@@ -42,6 +42,7 @@ use super::genesis::Genesis;
 use super::pending::{Need, Pending, PendingEntry};
 use super::types::{AccessDecision, AccountId, BlockHash, Role};
 use super::verify::KeyCache;
+use crate::seal::EncryptionPublic;
 
 mod ingest;
 mod rules;
@@ -156,6 +157,8 @@ pub struct Principal {
     pub pinned_name: Option<String>,
     /// Addresses it listens on.
     pub listen_addrs: Vec<String>,
+    /// The X25519 key to seal to, if it published one (see [`Ledger::encryption_key`]).
+    pub encryption_key: Option<EncryptionPublic>,
     /// Hash of its Register block.
     pub block: BlockHash,
 }
@@ -346,6 +349,9 @@ pub struct Ledger {
     owed_by_access: BTreeMap<BlockHash, (AccountId, AccountId, u64)>,
     /// Sends and Receives of each linked chain, as (seq, hash) in seq order.
     movements: HashMap<AccountId, Vec<(u64, BlockHash)>>,
+    /// Blocks of each linked chain that set its encryption key (a Register with one,
+    /// then EncryptionKey blocks), as (seq, hash) in seq order: the latest counted wins.
+    encryption_keys: HashMap<AccountId, Vec<(u64, BlockHash)>>,
     pending: Pending,
     /// Decompressed author keys, shared with every [`BlockVerifier`] handed out.
     keys: Arc<KeyCache>,
@@ -412,6 +418,7 @@ impl Ledger {
             owed: BTreeMap::new(),
             owed_by_access: BTreeMap::new(),
             movements: HashMap::new(),
+            encryption_keys: HashMap::new(),
             pending: Pending::default(),
             keys: Arc::new(KeyCache::default()),
         }

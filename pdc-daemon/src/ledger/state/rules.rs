@@ -1,6 +1,28 @@
 //! The rules: validation of a block against its chain, the body rules, applying a block to the fold, and preparing the next block of an author.
 
+use pdc_proto::ledger as msg;
+
 use super::*;
+
+/// A Send: to another account, of a positive amount the author has.
+fn send_rules(author: &AccountId, before: i64, s: &msg::Send) -> Result<i64, LedgerError> {
+    let to = need_account(&s.to, "to")?;
+    if s.amount == 0 {
+        return Err(LedgerError::ZeroAmount);
+    }
+    if to == *author {
+        return Err(LedgerError::SelfPayment);
+    }
+    let amount = i64::try_from(s.amount).map_err(|_| LedgerError::Overflow)?;
+    let after = before.checked_sub(amount).ok_or(LedgerError::Overflow)?;
+    if after < 0 {
+        return Err(LedgerError::InsufficientBalance {
+            balance: before,
+            amount: s.amount,
+        });
+    }
+    Ok(after)
+}
 
 impl Ledger {
     pub(super) fn validate(&self, block: &VerifiedBlock) -> Result<Verdict, LedgerError> {
@@ -81,7 +103,41 @@ impl Ledger {
         kind: &Kind,
         chain: Option<&Chain>,
     ) -> Result<Verdict, LedgerError> {
-        let (role, before) = match (seq, kind, chain) {
+        let (role, before) = self.role_and_balance_before(author, seq, kind, chain)?;
+        let balance = match kind {
+            // A key announcement needs only a Register before it (checked above): any
+            // role may publish or replace its key, and it moves no money.
+            Kind::Register(_) | Kind::EncryptionKey(_) => before,
+            Kind::Access(_) => {
+                if role != Role::Patient {
+                    return Err(LedgerError::NotDataOwner { author: *author });
+                }
+                before
+            }
+            Kind::ConsentGrant(g) => {
+                self.grant_rules(author, role, kind, g)?;
+                before
+            }
+            Kind::ConsentRevoke(r) => {
+                self.revoke_rules(author, role, kind, r)?;
+                before
+            }
+            Kind::Send(s) => send_rules(author, before, s)?,
+            Kind::Receive(r) => return self.receive_rules(author, role, before, r),
+        };
+        Ok(Verdict::Valid { role, balance })
+    }
+
+    /// Step 1: a Register first and only first; the author's role and its balance
+    /// before the block (the genesis balance for the Register).
+    fn role_and_balance_before(
+        &self,
+        author: &AccountId,
+        seq: u64,
+        kind: &Kind,
+        chain: Option<&Chain>,
+    ) -> Result<(Role, i64), LedgerError> {
+        match (seq, kind, chain) {
             (1, Kind::Register(r), _) => {
                 let role = r
                     .role
@@ -89,122 +145,129 @@ impl Ledger {
                     .map_err(|reason| LedgerError::Malformed { reason })?;
                 let genesis = i64::try_from(self.genesis.balance_of(author))
                     .map_err(|_| LedgerError::Overflow)?;
-                (role, genesis)
+                Ok((role, genesis))
             }
-            (1, k, _) => {
-                return Err(LedgerError::FirstBlockNotRegister { kind: kind_name(k) });
-            }
-            (_, Kind::Register(_), _) => return Err(LedgerError::RegisterNotFirst { seq }),
-            (_, _, Some(c)) => (c.role, c.balance),
-            (_, _, None) => {
-                // Unreachable through `validate`, which links only after the tip.
-                return Err(LedgerError::PrevMismatch {
-                    seq,
-                    expected: BlockHash::ZERO,
-                    got: BlockHash::ZERO,
-                });
-            }
+            (1, k, _) => Err(LedgerError::FirstBlockNotRegister { kind: kind_name(k) }),
+            (_, Kind::Register(_), _) => Err(LedgerError::RegisterNotFirst { seq }),
+            (_, _, Some(c)) => Ok((c.role, c.balance)),
+            // Unreachable through `validate`, which links only after the tip.
+            (_, _, None) => Err(LedgerError::PrevMismatch {
+                seq,
+                expected: BlockHash::ZERO,
+                got: BlockHash::ZERO,
+            }),
+        }
+    }
+
+    /// A grant: by a patient, with a grant id of hers not used before, to an account.
+    fn grant_rules(
+        &self,
+        author: &AccountId,
+        role: Role,
+        kind: &Kind,
+        g: &msg::ConsentGrant,
+    ) -> Result<(), LedgerError> {
+        if role != Role::Patient {
+            return Err(LedgerError::NotPatient {
+                kind: kind_name(kind),
+                author: *author,
+            });
+        }
+        if self.grants.contains_key(&(*author, g.grant_id.clone())) {
+            return Err(LedgerError::DuplicateGrant {
+                grant_id: hex::encode(&g.grant_id),
+            });
+        }
+        need_account(&g.grantee, "grantee")?;
+        Ok(())
+    }
+
+    /// A revocation: by a patient, of a grant of hers not yet revoked.
+    fn revoke_rules(
+        &self,
+        author: &AccountId,
+        role: Role,
+        kind: &Kind,
+        r: &msg::ConsentRevoke,
+    ) -> Result<(), LedgerError> {
+        if role != Role::Patient {
+            return Err(LedgerError::NotPatient {
+                kind: kind_name(kind),
+                author: *author,
+            });
+        }
+        match self.grants.get(&(*author, r.grant_id.clone())) {
+            None => Err(LedgerError::UnknownGrant {
+                grant_id: hex::encode(&r.grant_id),
+            }),
+            Some(g) if g.revoke.is_some() => Err(LedgerError::GrantAlreadyRevoked {
+                grant_id: hex::encode(&r.grant_id),
+            }),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// A Receive: of a stored Send addressed to the author, named correctly, not
+    /// received before. Pending while the Send is unknown here.
+    fn receive_rules(
+        &self,
+        author: &AccountId,
+        role: Role,
+        before: i64,
+        r: &msg::Receive,
+    ) -> Result<Verdict, LedgerError> {
+        let send_hash = need_hash(&r.send_hash, "send_hash")?;
+        let sender = need_account(&r.sender, "sender")?;
+        let Some(stored) = self.blocks.get(&send_hash) else {
+            return Ok(Verdict::Pending(Need::Send {
+                sender,
+                seq: r.send_seq,
+                hash: send_hash,
+            }));
         };
-        let balance = match kind {
-            Kind::Register(_) => before,
-            Kind::Access(_) => {
-                if role != Role::Patient {
-                    return Err(LedgerError::NotDataOwner { author: *author });
-                }
-                before
-            }
-            Kind::ConsentGrant(_) | Kind::ConsentRevoke(_) if role != Role::Patient => {
-                return Err(LedgerError::NotPatient {
-                    kind: kind_name(kind),
-                    author: *author,
-                });
-            }
-            Kind::ConsentGrant(g) => {
-                if self.grants.contains_key(&(*author, g.grant_id.clone())) {
-                    return Err(LedgerError::DuplicateGrant {
-                        grant_id: hex::encode(&g.grant_id),
-                    });
-                }
-                need_account(&g.grantee, "grantee")?;
-                before
-            }
-            Kind::ConsentRevoke(r) => {
-                match self.grants.get(&(*author, r.grant_id.clone())) {
-                    None => {
-                        return Err(LedgerError::UnknownGrant {
-                            grant_id: hex::encode(&r.grant_id),
-                        });
-                    }
-                    Some(g) if g.revoke.is_some() => {
-                        return Err(LedgerError::GrantAlreadyRevoked {
-                            grant_id: hex::encode(&r.grant_id),
-                        });
-                    }
-                    Some(_) => {}
-                }
-                before
-            }
-            Kind::Send(s) => {
-                let to = need_account(&s.to, "to")?;
-                if s.amount == 0 {
-                    return Err(LedgerError::ZeroAmount);
-                }
-                if to == *author {
-                    return Err(LedgerError::SelfPayment);
-                }
-                let amount = i64::try_from(s.amount).map_err(|_| LedgerError::Overflow)?;
-                let after = before.checked_sub(amount).ok_or(LedgerError::Overflow)?;
-                if after < 0 {
-                    return Err(LedgerError::InsufficientBalance {
-                        balance: before,
-                        amount: s.amount,
-                    });
-                }
-                after
-            }
-            Kind::Receive(r) => {
-                let send_hash = need_hash(&r.send_hash, "send_hash")?;
-                let sender = need_account(&r.sender, "sender")?;
-                let Some(stored) = self.blocks.get(&send_hash) else {
-                    return Ok(Verdict::Pending(Need::Send {
-                        sender,
-                        seq: r.send_seq,
-                        hash: send_hash,
-                    }));
-                };
-                let Kind::Send(send) = stored.block.kind() else {
-                    return Err(LedgerError::NotASend { hash: send_hash });
-                };
-                let to = need_account(&send.to, "to")?;
-                if to != *author {
-                    return Err(LedgerError::NotAddressedToAuthor { send_hash, to });
-                }
-                if stored.block.author() != sender || stored.block.seq() != r.send_seq {
-                    return Err(LedgerError::ReceiveMismatch {
-                        claimed_sender: sender,
-                        claimed_seq: r.send_seq,
-                        sender: stored.block.author(),
-                        seq: stored.block.seq(),
-                    });
-                }
-                if let Some((_, at_seq)) = self.receipts.get(&send_hash) {
-                    return Err(LedgerError::AlreadyReceived {
-                        send_hash,
-                        at_seq: *at_seq,
-                    });
-                }
-                let amount = i64::try_from(send.amount).map_err(|_| LedgerError::Overflow)?;
-                before.checked_add(amount).ok_or(LedgerError::Overflow)?
-            }
+        let Kind::Send(send) = stored.block.kind() else {
+            return Err(LedgerError::NotASend { hash: send_hash });
         };
+        let to = need_account(&send.to, "to")?;
+        if to != *author {
+            return Err(LedgerError::NotAddressedToAuthor { send_hash, to });
+        }
+        if stored.block.author() != sender || stored.block.seq() != r.send_seq {
+            return Err(LedgerError::ReceiveMismatch {
+                claimed_sender: sender,
+                claimed_seq: r.send_seq,
+                sender: stored.block.author(),
+                seq: stored.block.seq(),
+            });
+        }
+        if let Some((_, at_seq)) = self.receipts.get(&send_hash) {
+            return Err(LedgerError::AlreadyReceived {
+                send_hash,
+                at_seq: *at_seq,
+            });
+        }
+        let amount = i64::try_from(send.amount).map_err(|_| LedgerError::Overflow)?;
+        let balance = before.checked_add(amount).ok_or(LedgerError::Overflow)?;
         Ok(Verdict::Valid { role, balance })
     }
 
     pub(super) fn apply(&mut self, block: VerifiedBlock, role: Role, balance: i64) {
         let (hash, author, seq) = (block.hash(), block.author(), block.seq());
         match block.kind() {
-            Kind::Register(_) => {
+            Kind::Register(r) => {
                 self.directory.insert(author, hash);
+                if !r.encryption_key.is_empty() {
+                    self.encryption_keys
+                        .entry(author)
+                        .or_default()
+                        .push((seq, hash));
+                }
+            }
+            Kind::EncryptionKey(_) => {
+                self.encryption_keys
+                    .entry(author)
+                    .or_default()
+                    .push((seq, hash));
             }
             Kind::ConsentGrant(g) => {
                 let idx = GrantIdx {

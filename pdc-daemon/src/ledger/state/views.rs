@@ -260,8 +260,28 @@ impl Ledger {
             display_name: r.display_name.clone(),
             pinned_name: self.genesis.name_of(account).map(str::to_owned),
             listen_addrs: r.listen_addrs.clone(),
+            encryption_key: self.encryption_key(account),
             block: *hash,
         })
+    }
+
+    /// The X25519 key to seal to for `account`: that of its latest counted block that
+    /// sets one (an `EncryptionKey`, else its Register), or `None` while it has
+    /// published none. A frozen author's key stays the one it had before its fork.
+    pub fn encryption_key(&self, account: &AccountId) -> Option<EncryptionPublic> {
+        self.encryption_keys
+            .get(account)?
+            .iter()
+            .rev()
+            .filter(|(seq, _)| self.counted(account, *seq))
+            .find_map(|(_, hash)| {
+                let bytes = match self.block(hash)?.kind() {
+                    Kind::Register(r) => &r.encryption_key,
+                    Kind::EncryptionKey(k) => &k.key,
+                    _ => return None,
+                };
+                EncryptionPublic::from_slice(bytes).ok()
+            })
     }
 
     /// Every registered principal, by key.

@@ -6,6 +6,7 @@
 mod batch_ingest;
 mod bytes;
 mod chain_rules;
+mod encryption_keys;
 mod forks;
 mod genesis;
 mod order_independence;
@@ -39,6 +40,7 @@ fn register(role: Role, name: &str) -> Kind {
         role: role.as_str().to_owned(),
         display_name: name.to_owned(),
         listen_addrs: vec!["/ip4/127.0.0.1/tcp/4001".to_owned()],
+        encryption_key: Vec::new(),
     })
 }
 

@@ -59,6 +59,7 @@ fn main() -> Result<()> {
                 id: pdc_daemon::records::new_id(),
                 created_ms: now,
                 updated_ms: now,
+                salt: Vec::new(),
                 body: Some(Body::Condition(Condition {
                     text: "Type 2 diabetes mellitus".into(),
                     status: "active".into(),

@@ -124,6 +124,7 @@ async fn patients(
                 id: pdc_daemon::records::new_id(),
                 created_ms: now,
                 updated_ms: now,
+                salt: Vec::new(),
                 body: Some(Body::Condition(Condition {
                     text: "Asthma".into(),
                     status: "active".into(),

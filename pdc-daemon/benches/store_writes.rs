@@ -17,6 +17,7 @@ fn record() -> Record {
         id: new_id(),
         created_ms: now,
         updated_ms: now,
+        salt: Vec::new(),
         body: Some(Body::Note(Note {
             title: "bench".into(),
             text: "x".repeat(1024),

@@ -18,7 +18,7 @@ use crate::ledger::{
     Ledger, LedgerError, Movement, Receive, Send, VerifiedBlock,
 };
 use crate::node::{Node, NodeError};
-use crate::records::{content_hash, now_ms};
+use crate::records::{commitment, now_ms};
 
 /// Largest query accepted in a request.
 pub const MAX_QUERY_CHARS: usize = 512;
@@ -168,7 +168,7 @@ pub async fn answer_at(
             }
         }
     };
-    let hashes: Vec<Vec<u8>> = records.iter().map(|r| content_hash(r).to_vec()).collect();
+    let hashes: Vec<Vec<u8>> = records.iter().map(|r| commitment(r).to_vec()).collect();
     // Deferred: the requester relays it with its payment (see `Node::append_deferred`).
     let block = node
         .ledger()
@@ -395,7 +395,7 @@ pub fn check_answer(
         .iter()
         .filter_map(|h| h.as_slice().try_into().ok())
         .collect();
-    let mut got: Vec<[u8; 32]> = resp.records.iter().map(content_hash).collect();
+    let mut got: Vec<[u8; 32]> = resp.records.iter().map(commitment).collect();
     want.sort();
     got.sort();
     if want != got {

@@ -219,6 +219,7 @@ async fn run_typed(
                 id,
                 created_ms: 0,
                 updated_ms: 0,
+                salt: Vec::new(),
                 body: Some(Body::Condition(Condition {
                     text: r.text.clone(),
                     status: "active".into(),

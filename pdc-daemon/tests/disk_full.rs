@@ -78,6 +78,7 @@ async fn full_disk_is_reported_and_acknowledged_writes_survive() {
                 id: new_id(),
                 created_ms: now_ms(),
                 updated_ms: now_ms(),
+                salt: Vec::new(),
                 body: Some(Body::Note(Note {
                     title: format!("n{i}"),
                     text: "x".repeat(4096),

@@ -49,11 +49,8 @@ async fn sixteen_bundles_roundtrip() {
         let exported = export_bundle(&listed.iter().map(|s| s.record.clone()).collect::<Vec<_>>());
         let again = import_bundle(&serde_json::to_vec(&exported).expect("json"))
             .expect("re-import of export");
-        let a: BTreeSet<[u8; 32]> = listed.iter().map(|s| s.hash).collect();
-        let b: BTreeSet<[u8; 32]> = again
-            .iter()
-            .map(pdc_daemon::records::content_hash)
-            .collect();
+        let a: BTreeSet<[u8; 32]> = listed.iter().map(|s| rs.dedupe_key(&s.record)).collect();
+        let b: BTreeSet<[u8; 32]> = again.iter().map(|r| rs.dedupe_key(r)).collect();
         assert_eq!(
             a,
             b,

@@ -71,12 +71,14 @@ fn record() -> impl Strategy<Value = records::Record> {
         ".{0,32}",
         any::<u64>(),
         any::<u64>(),
+        bytes(33),
         proptest::option::of(body),
     )
-        .prop_map(|(id, created_ms, updated_ms, body)| records::Record {
+        .prop_map(|(id, created_ms, updated_ms, salt, body)| records::Record {
             id,
             created_ms,
             updated_ms,
+            salt,
             body,
         })
 }
@@ -91,13 +93,16 @@ fn signed_block() -> impl Strategy<Value = ledger::SignedBlock> {
 fn body() -> impl Strategy<Value = ledger::BlockBody> {
     use ledger::block_body::Kind;
     let kind = prop_oneof![
-        (".{0,10}", ".{0,20}", strings()).prop_map(|(role, display_name, listen_addrs)| {
-            Kind::Register(ledger::Register {
-                role,
-                display_name,
-                listen_addrs,
-            })
-        }),
+        (".{0,10}", ".{0,20}", strings(), bytes(33)).prop_map(
+            |(role, display_name, listen_addrs, encryption_key)| {
+                Kind::Register(ledger::Register {
+                    role,
+                    display_name,
+                    listen_addrs,
+                    encryption_key,
+                })
+            }
+        ),
         (
             bytes(16),
             bytes(32),
@@ -169,6 +174,7 @@ fn body() -> impl Strategy<Value = ledger::BlockBody> {
                 send_seq,
             })
         }),
+        bytes(33).prop_map(|key| Kind::EncryptionKey(ledger::EncryptionKey { key })),
     ];
     proptest::option::of(kind).prop_map(|kind| ledger::BlockBody { kind })
 }
@@ -192,6 +198,11 @@ fn roundtrip<M: Message + Default + PartialEq + std::fmt::Debug>(m: &M) {
 proptest! {
     #[test]
     fn record_roundtrips(r in record()) { roundtrip(&r); }
+
+    #[test]
+    fn sealed_roundtrips(enc in bytes(33), ciphertext in bytes(200)) {
+        roundtrip(&ledger::Sealed { enc, ciphertext });
+    }
 
     #[test]
     fn grant_roundtrips(grant_id in bytes(16), grantee in bytes(32), scope in ".{0,8}", purposes in strings(),

@@ -85,8 +85,22 @@ pub enum FhirError {
     Invalid(String),
 }
 
-/// Parses and validates a bundle into records (fresh ids, not yet stored).
+/// Parses and validates a bundle into records (fresh ids, no salts: the store gives
+/// each one when it stores it).
+///
+/// The whole bundle is checked before any record is built, so a bad entry anywhere
+/// imports nothing.
 pub fn import_bundle(bytes: &[u8]) -> Result<Vec<Record>, FhirError> {
+    let value = parse_bundle(bytes)?;
+    let entries = bundle_entries(&value)?;
+    check_entries(entries)?;
+    // Nothing above stored anything, and nothing below can fail.
+    let now = now_ms();
+    Ok(entries.iter().map(|e| entry_record(e, now)).collect())
+}
+
+/// Step 1: size, JSON and `resourceType: Bundle`.
+fn parse_bundle(bytes: &[u8]) -> Result<Value, FhirError> {
     if bytes.len() > MAX_BUNDLE_BYTES {
         return Err(FhirError::TooLarge {
             len: bytes.len(),
@@ -111,14 +125,36 @@ pub fn import_bundle(bytes: &[u8]) -> Result<Vec<Record>, FhirError> {
                 .unwrap_or_else(|| "missing".into()),
         });
     }
-    let empty = Vec::new();
-    let entries = match value.get("entry") {
-        None => &empty,
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err(FhirError::Invalid("Bundle.entry must be an array".into())),
-    };
+    Ok(value)
+}
 
-    // Pass 1: every entry has a typed resource; collect fullUrls for reference checks.
+/// Step 2: `Bundle.entry`, absent meaning none.
+fn bundle_entries(bundle: &Value) -> Result<&[Value], FhirError> {
+    match bundle.get("entry") {
+        None => Ok(&[]),
+        Some(Value::Array(a)) => Ok(a),
+        Some(_) => Err(FhirError::Invalid("Bundle.entry must be an array".into())),
+    }
+}
+
+/// Step 3: every entry has a typed resource, every Condition a code, every
+/// `urn:uuid:` reference an entry to point at, and there is one Patient at most.
+fn check_entries(entries: &[Value]) -> Result<(), FhirError> {
+    let full_urls = entry_urls(entries)?;
+    let mut patients = 0;
+    for (index, e) in entries.iter().enumerate() {
+        if check_entry(index, &e["resource"], &full_urls)? == "Patient" {
+            patients += 1;
+        }
+    }
+    if patients > 1 {
+        return Err(FhirError::SeveralPatients { count: patients });
+    }
+    Ok(())
+}
+
+/// Every entry's `fullUrl`, checking on the way that each holds a typed resource.
+fn entry_urls(entries: &[Value]) -> Result<HashSet<String>, FhirError> {
     let mut full_urls = HashSet::new();
     for (index, e) in entries.iter().enumerate() {
         let r = e
@@ -131,92 +167,94 @@ pub fn import_bundle(bytes: &[u8]) -> Result<Vec<Record>, FhirError> {
             full_urls.insert(u.to_string());
         }
     }
-    // Pass 2: rules per resource.
-    let mut patients = 0;
-    for (index, e) in entries.iter().enumerate() {
-        let r = &e["resource"];
-        let resource_type = r["resourceType"].as_str().unwrap_or_default();
-        if resource_type == "Patient" {
-            patients += 1;
-        }
-        if resource_type == "Condition" && condition_text(r).is_none() {
-            return Err(FhirError::ConditionWithoutCode {
-                index,
-                id: r
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("without id")
-                    .to_string(),
-            });
-        }
-        let mut refs = Vec::new();
-        collect_refs(r, &mut refs);
-        if let Some(reference) = refs
-            .into_iter()
-            .find(|x| x.starts_with("urn:uuid:") && !full_urls.contains(*x))
-        {
-            return Err(FhirError::MissingReference {
-                index,
-                resource_type: resource_type.to_string(),
-                reference: reference.to_string(),
-            });
-        }
-    }
-    if patients > 1 {
-        return Err(FhirError::SeveralPatients { count: patients });
-    }
+    Ok(full_urls)
+}
 
-    // Pass 3: build records. Nothing above stored anything, and nothing below can fail.
-    let now = now_ms();
-    let mut out = Vec::with_capacity(entries.len());
-    for e in entries {
-        let r = &e["resource"];
-        let json = serde_json::to_string(r).unwrap_or_default();
-        let full_url = e
-            .get("fullUrl")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let body = match r["resourceType"].as_str().unwrap_or_default() {
-            "Patient" => Body::Profile(Profile {
-                display_name: patient_name(r),
-                pseudonym: String::new(),
-                birth_date: str_at(r, &["birthDate"]),
-                gender: str_at(r, &["gender"]),
-                fhir_json: json,
-                fhir_full_url: full_url,
-            }),
-            "Condition" => {
-                let coding = r.pointer("/code/coding/0");
-                Body::Condition(Condition {
-                    text: condition_text(r).unwrap_or_default(),
-                    status: r
-                        .pointer("/clinicalStatus/coding/0/code")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    onset: str_at(r, &["onsetDateTime"]),
-                    code_system: coding.map(|c| str_at(c, &["system"])).unwrap_or_default(),
-                    code: coding.map(|c| str_at(c, &["code"])).unwrap_or_default(),
-                    icd10_codes: Vec::new(),
-                    fhir_json: json,
-                    fhir_full_url: full_url,
-                })
-            }
-            other => Body::Fhir(FhirResource {
-                resource_type: other.to_string(),
-                json,
-                fhir_full_url: full_url,
-            }),
-        };
-        out.push(Record {
-            id: new_id(),
-            created_ms: now,
-            updated_ms: now,
-            body: Some(body),
+/// The rules for one resource; returns its type.
+fn check_entry<'a>(
+    index: usize,
+    r: &'a Value,
+    full_urls: &HashSet<String>,
+) -> Result<&'a str, FhirError> {
+    let resource_type = r["resourceType"].as_str().unwrap_or_default();
+    if resource_type == "Condition" && condition_text(r).is_none() {
+        return Err(FhirError::ConditionWithoutCode {
+            index,
+            id: r
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("without id")
+                .to_string(),
         });
     }
-    Ok(out)
+    let mut refs = Vec::new();
+    collect_refs(r, &mut refs);
+    if let Some(reference) = refs
+        .into_iter()
+        .find(|x| x.starts_with("urn:uuid:") && !full_urls.contains(*x))
+    {
+        return Err(FhirError::MissingReference {
+            index,
+            resource_type: resource_type.to_string(),
+            reference: reference.to_string(),
+        });
+    }
+    Ok(resource_type)
+}
+
+/// Step 4: the record of one checked entry.
+fn entry_record(e: &Value, now: u64) -> Record {
+    Record {
+        id: new_id(),
+        created_ms: now,
+        updated_ms: now,
+        salt: Vec::new(),
+        body: Some(entry_body(e)),
+    }
+}
+
+/// The body of one checked entry: Patient → profile, Condition → condition (code system,
+/// code and display kept), anything else kept whole.
+fn entry_body(e: &Value) -> Body {
+    let r = &e["resource"];
+    let json = serde_json::to_string(r).unwrap_or_default();
+    let full_url = e
+        .get("fullUrl")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    match r["resourceType"].as_str().unwrap_or_default() {
+        "Patient" => Body::Profile(Profile {
+            display_name: patient_name(r),
+            pseudonym: String::new(),
+            birth_date: str_at(r, &["birthDate"]),
+            gender: str_at(r, &["gender"]),
+            fhir_json: json,
+            fhir_full_url: full_url,
+        }),
+        "Condition" => {
+            let coding = r.pointer("/code/coding/0");
+            Body::Condition(Condition {
+                text: condition_text(r).unwrap_or_default(),
+                status: r
+                    .pointer("/clinicalStatus/coding/0/code")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                onset: str_at(r, &["onsetDateTime"]),
+                code_system: coding.map(|c| str_at(c, &["system"])).unwrap_or_default(),
+                code: coding.map(|c| str_at(c, &["code"])).unwrap_or_default(),
+                icd10_codes: Vec::new(),
+                fhir_json: json,
+                fhir_full_url: full_url,
+            })
+        }
+        other => Body::Fhir(FhirResource {
+            resource_type: other.to_string(),
+            json,
+            fhir_full_url: full_url,
+        }),
+    }
 }
 
 fn str_at(v: &Value, path: &[&str]) -> String {

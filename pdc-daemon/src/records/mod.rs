@@ -1,10 +1,19 @@
-//! Patient records: encrypted at rest, content-hashed, with FHIR R4 import and export.
+//! Patient records: encrypted at rest, named by salted commitments, with FHIR R4 import
+//! and export.
 //!
 //! A record is stored as `version ‖ nonce ‖ XChaCha20-Poly1305(prost(Record))`, with the
-//! record id as associated data so a ciphertext cannot be moved under another id. The
-//! content hash (the one users see and the ledger references) is blake3 over the
-//! encoding of the record's body only, so the same content has the same hash wherever
-//! and whenever it was stored.
+//! record id as associated data so a ciphertext cannot be moved under another id.
+//!
+//! # Two digests, two audiences
+//! - [`commitment`]: `blake3(salt ‖ encoding of the body)`, with a random 32-byte salt
+//!   per record version kept inside the encrypted record and sent with it. It is the
+//!   only digest that leaves the node (the ledger, answers, views); its reader, who got
+//!   the salt with the record, recomputes it with [`verify_commitment`]. Whoever lacks
+//!   the salt cannot test guesses of the content against it: the same condition text
+//!   has a different commitment in every record store.
+//! - [`DedupeKey`]: a keyed blake3 of the body under a key derived from this node's
+//!   records key. It never leaves the node; it lets a re-import of the same bundle
+//!   store nothing new although every stored record has its own salt.
 
 pub mod fhir;
 
@@ -13,6 +22,8 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use pdc_proto::Message;
 use pdc_proto::records::{Record, record::Body};
 use rand::RngCore;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::store::{Batch, Store, StoreError, cf};
 
@@ -43,13 +54,16 @@ pub enum RecordError {
     NotFound(String),
 }
 
-/// A record with its content hash.
+/// Length of a record version's salt.
+pub const SALT_LEN: usize = 32;
+
+/// A record with its commitment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRecord {
-    /// The record.
+    /// The record, its salt included.
     pub record: Record,
-    /// blake3 of the body encoding.
-    pub hash: [u8; 32],
+    /// [`commitment`] of the record.
+    pub commitment: [u8; 32],
 }
 
 /// The kind of a record, from its body.
@@ -82,15 +96,68 @@ pub fn summary(record: &Record) -> String {
     }
 }
 
-/// Content hash of a record: blake3 over its body's encoding.
-pub fn content_hash(record: &Record) -> [u8; 32] {
-    let body = pdc_proto::records::Record {
+/// The prost encoding of the record's body alone: no id, times or salt, so that equal
+/// content encodes equally wherever and whenever it was stored.
+fn body_encoding(record: &Record) -> Vec<u8> {
+    Record {
         id: String::new(),
         created_ms: 0,
         updated_ms: 0,
+        salt: Vec::new(),
         body: record.body.clone(),
-    };
-    *blake3::hash(&body.encode_to_vec()).as_bytes()
+    }
+    .encode_to_vec()
+}
+
+/// The commitment to a record version: `blake3(salt ‖ encoding of the body)`. The one
+/// digest of a record that leaves the node.
+pub fn commitment(record: &Record) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(&record.salt);
+    h.update(&body_encoding(record));
+    *h.finalize().as_bytes()
+}
+
+/// Whether `record` is the one `expected` commits to: the requester's check of a
+/// record it received against the commitment in the owner's Access block. A record
+/// without a full salt is refused, since its commitment would be a plain content hash.
+pub fn verify_commitment(record: &Record, expected: &[u8; 32]) -> bool {
+    record.salt.len() == SALT_LEN && bool::from(commitment(record).ct_eq(expected))
+}
+
+/// A fresh random salt for a record version.
+pub fn new_salt() -> Vec<u8> {
+    let mut salt = vec![0u8; SALT_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    salt
+}
+
+/// The node-local key for re-import de-duplication, derived from the records key so
+/// it needs no file of its own and differs on every node.
+#[derive(Clone)]
+pub struct DedupeKey(Zeroizing<[u8; 32]>);
+
+impl DedupeKey {
+    /// Derives the de-duplication key from the records key (blake3's KDF mode, with a
+    /// context string of its own, so it is independent of the encryption key).
+    pub fn from_records_key(records_key: &[u8; 32]) -> Self {
+        Self(Zeroizing::new(blake3::derive_key(
+            "sec-net-pdc record dedupe v1",
+            records_key,
+        )))
+    }
+
+    /// The de-duplication digest of a record's content: equal for equal bodies whatever
+    /// their ids, times and salts; meaningless to any other node, and never sent.
+    pub fn of(&self, record: &Record) -> [u8; 32] {
+        *blake3::keyed_hash(&self.0, &body_encoding(record)).as_bytes()
+    }
+}
+
+impl std::fmt::Debug for DedupeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DedupeKey(..)")
+    }
 }
 
 /// A fresh random record id (16 bytes, hex).
@@ -124,6 +191,12 @@ pub fn validate(record: &Record) -> Result<(), RecordError> {
         }
         _ => {}
     }
+    if !record.salt.is_empty() && record.salt.len() != SALT_LEN {
+        return Err(RecordError::Invalid(format!(
+            "salt is {} bytes; a record's salt is {SALT_LEN} random bytes",
+            record.salt.len()
+        )));
+    }
     let len = record.encoded_len();
     if len > MAX_RECORD_BYTES {
         return Err(RecordError::Invalid(format!(
@@ -138,6 +211,7 @@ pub fn validate(record: &Record) -> Result<(), RecordError> {
 pub struct RecordStore {
     store: Store,
     cipher: XChaCha20Poly1305,
+    dedupe: DedupeKey,
 }
 
 impl std::fmt::Debug for RecordStore {
@@ -147,12 +221,19 @@ impl std::fmt::Debug for RecordStore {
 }
 
 impl RecordStore {
-    /// Wraps `store`, encrypting with the 32-byte `key`.
+    /// Wraps `store`, encrypting with the 32-byte `key` (and de-duplicating with a key
+    /// derived from it).
     pub fn new(store: Store, key: &[u8; 32]) -> Self {
         Self {
             store,
             cipher: XChaCha20Poly1305::new(key.into()),
+            dedupe: DedupeKey::from_records_key(key),
         }
+    }
+
+    /// This node's de-duplication digest of `record` (see [`DedupeKey`]).
+    pub fn dedupe_key(&self, record: &Record) -> [u8; 32] {
+        self.dedupe.of(record)
     }
 
     fn seal(&self, record: &Record) -> Result<Vec<u8>, RecordError> {
@@ -193,22 +274,52 @@ impl RecordStore {
             )
             .map_err(|_| fail())?;
         let record = Record::decode(plain.as_slice()).map_err(|_| fail())?;
-        let hash = content_hash(&record);
-        Ok(StoredRecord { record, hash })
+        let commitment = commitment(&record);
+        Ok(StoredRecord { record, commitment })
     }
 
     /// Stores records (new or replacing the same id) in one durable batch: all or none.
+    /// Every write is a new version of its record, so each gets a fresh salt (whatever
+    /// salt it came with) and with it a commitment unrelated to the previous one.
     pub async fn put_many(&self, records: Vec<Record>) -> Result<Vec<StoredRecord>, RecordError> {
         let mut batch = Batch::new();
         let mut out = Vec::with_capacity(records.len());
-        for r in records {
+        for mut r in records {
+            r.salt = new_salt();
             validate(&r)?;
             batch.put(cf::RECORDS, r.id.as_bytes().to_vec(), self.seal(&r)?);
-            let hash = content_hash(&r);
-            out.push(StoredRecord { record: r, hash });
+            let commitment = commitment(&r);
+            out.push(StoredRecord {
+                record: r,
+                commitment,
+            });
         }
         self.store.commit(batch).await?;
         Ok(out)
+    }
+
+    /// Gives every stored record that has no salt (stored before records had one) a
+    /// fresh salt, leaving all else as it was, in one durable batch. Returns how many
+    /// it salted; 0 once done, so it is safe to call on every start. Call it before the
+    /// node takes writes (at open): a record changed between its scan and its commit
+    /// would be put back as it was.
+    pub async fn ensure_salts(&self) -> Result<usize, RecordError> {
+        let rows = self.store.scan(cf::RECORDS, Vec::new()).await?;
+        let mut batch = Batch::new();
+        for (key, value) in &rows {
+            let StoredRecord { mut record, .. } = self.open(key, value)?;
+            if !record.salt.is_empty() {
+                continue;
+            }
+            record.salt = new_salt();
+            batch.put(cf::RECORDS, key.clone(), self.seal(&record)?);
+        }
+        let salted = batch.len();
+        if salted > 0 {
+            self.store.commit(batch).await?;
+            tracing::info!(records = salted, "gave stored records their salts");
+        }
+        Ok(salted)
     }
 
     /// Stores one record durably.

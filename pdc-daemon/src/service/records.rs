@@ -12,7 +12,7 @@ use super::{ErrorKind, Result, ServiceError};
 use crate::consent::fmt_ms;
 use crate::node::Node;
 use crate::records::fhir::{export_bundle, import_bundle};
-use crate::records::{StoredRecord, content_hash, kind, new_id, now_ms, summary};
+use crate::records::{StoredRecord, kind, new_id, now_ms, summary};
 
 /// Statuses a condition may have (FHIR's clinical status codes).
 pub const CONDITION_STATUSES: &[&str] = &[
@@ -57,7 +57,7 @@ pub fn record_view(s: &StoredRecord, full: bool) -> RecordView {
         id: r.id.clone(),
         kind: kind(r).to_string(),
         summary: summary(r),
-        hash: hex::encode(s.hash),
+        hash: hex::encode(s.commitment),
         created_ms: r.created_ms,
         updated_ms: r.updated_ms,
         created: fmt_ms(r.created_ms),
@@ -177,6 +177,7 @@ pub async fn add(node: &Node, input: RecordInput) -> Result<RecordView> {
         id: new_id(),
         created_ms: now,
         updated_ms: now,
+        salt: Vec::new(),
         body: Some(body_from_input(input, None)?),
     };
     let stored = node.records().put(annotate(record)).await?;
@@ -216,7 +217,11 @@ pub async fn delete(node: &Node, id: &str) -> Result<Deleted> {
 pub async fn fhir_import(node: &Node, bytes: Vec<u8>) -> Result<ImportReport> {
     let imported = tokio::task::spawn_blocking(move || import_bundle(&bytes)).await??;
     let existing = node.records().list().await?;
-    let known: HashSet<[u8; 32]> = existing.iter().map(|r| r.hash).collect();
+    // Salts differ per version, so equal content is found by this node's keyed digest.
+    let known: HashSet<[u8; 32]> = existing
+        .iter()
+        .map(|r| node.records().dedupe_key(&r.record))
+        .collect();
     let old_profile = existing
         .iter()
         .find(|r| matches!(r.record.body, Some(Body::Profile(_))));
@@ -233,7 +238,7 @@ pub async fn fhir_import(node: &Node, bytes: Vec<u8>) -> Result<ImportReport> {
             r.id = old.record.id.clone();
             r.created_ms = old.record.created_ms;
         }
-        if known.contains(&content_hash(&r)) {
+        if known.contains(&node.records().dedupe_key(&r)) {
             skipped += 1;
             continue;
         }
@@ -294,7 +299,7 @@ pub async fn search_local(node: &Node, q: String) -> Result<LocalSearchView> {
                 Some(Body::Condition(c)) => Some((
                     s.record.id.clone(),
                     crate::search::normalize(&c.text),
-                    hex::encode(s.hash),
+                    hex::encode(s.commitment),
                 )),
                 _ => None,
             })

@@ -12,7 +12,7 @@ use super::{ErrorKind, Result, ServiceError, label, net_client, require_role, re
 use crate::access::{AccessError, CheckedAnswer, FanOut};
 use crate::config::Role;
 use crate::node::Node;
-use crate::records::content_hash;
+use crate::records::commitment;
 use crate::search::Normalized;
 
 /// Runs a search for a staff member of this hospital node.
@@ -113,7 +113,7 @@ fn found(query: &Normalized, r: &Record) -> Option<FoundRecord> {
     };
     let why = crate::search::match_condition(query, &crate::search::normalize(&c.text));
     Some(FoundRecord {
-        hash: hex::encode(content_hash(r)),
+        hash: hex::encode(commitment(r)),
         condition: c.text.clone(),
         status: c.status.clone(),
         onset: c.onset.clone(),

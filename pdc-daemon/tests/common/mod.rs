@@ -35,6 +35,7 @@ pub(crate) async fn add_condition(n: &Node, text: &str) {
             id: pdc_daemon::records::new_id(),
             created_ms: now,
             updated_ms: now,
+            salt: Vec::new(),
             body: Some(Body::Condition(Condition {
                 text: text.into(),
                 status: "active".into(),

@@ -128,7 +128,7 @@ pub struct Answer {
 /// A condition a patient's node returned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FoundRecord {
-    /// Its content hash, as listed in the Access block.
+    /// Its salted commitment, as listed in the Access block.
     pub hash: String,
     /// The condition text.
     pub condition: String,

@@ -13,7 +13,7 @@ pub struct RecordView {
     pub kind: String,
     /// One line for tables.
     pub summary: String,
-    /// Content hash (hex).
+    /// The record's salted commitment (hex): blake3(salt ‖ body), see `records`.
     pub hash: String,
     /// Creation time, epoch ms.
     pub created_ms: u64,
@@ -166,6 +166,6 @@ pub struct LocalHit {
     pub title: String,
     /// Why it matched.
     pub explanation: String,
-    /// The record's content hash.
+    /// The record's salted commitment (hex).
     pub hash: String,
 }

@@ -64,26 +64,7 @@ enum Command {
     /// every query of FILE.tsv, print precision and recall beside a substring baseline.
     /// Or, with --typed and --typed-queries, the same over patient-typed conditions
     /// (one record each). With --split and --half, only that half of the set.
-    SearchEval {
-        /// Queries: query<TAB>relevant SNOMED codes<TAB>note, with a header line.
-        #[arg(long, requires = "bundles")]
-        queries: Option<PathBuf>,
-        /// Directory of FHIR R4 Bundle JSON files, one patient each.
-        #[arg(long, requires = "queries")]
-        bundles: Option<PathBuf>,
-        /// Patient-typed conditions: text<TAB>ICD-10-CM codes<TAB>note, with a header.
-        #[arg(long, requires = "typed_queries", conflicts_with_all = ["queries", "bundles"])]
-        typed: Option<PathBuf>,
-        /// Queries over the typed set: query<TAB>ICD-10-CM code prefixes<TAB>note.
-        #[arg(long, requires = "typed")]
-        typed_queries: Option<PathBuf>,
-        /// Split file naming the tuning and held-out halves (tests/eval/split.toml).
-        #[arg(long, requires = "half")]
-        split: Option<PathBuf>,
-        /// Which half of the split to evaluate: tuning or held-out.
-        #[arg(long, requires = "split")]
-        half: Option<pdc_daemon::search::Half>,
-    },
+    SearchEval(pdc_daemon::search_eval::EvalOptions),
     /// Regenerate the embedded ICD-10-CM terminology file from the CMS tabular XML.
     Icd10Gen {
         /// The tabular XML, e.g. ../shared/data/icd10cm/icd10c-tabular-April-1-2026.xml.
@@ -130,158 +111,167 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             role,
             name,
             data_dir,
-        } => {
-            let dir = data_dir.unwrap_or_else(default_data_dir);
-            let report = pdc_daemon::node::init(&dir, role, &name)?;
-            println!(
-                "created {role} node '{}' in {}",
-                name.trim(),
-                report.data_dir.display()
-            );
-            println!("account:  {}", report.account);
-            println!("peer id:  {}", report.peer_id);
-            println!(
-                "Back up {}/keys/node.key: losing it loses this account.",
-                report.data_dir.display()
-            );
-            println!(
-                "Start it with: pdc-daemon run --data-dir {}",
-                report.data_dir.display()
-            );
-            Ok(())
-        }
+        } => init(role, &name, data_dir),
         Command::Run {
             data_dir,
             config,
             api_listen,
-        } => {
-            let path = match (config, data_dir) {
-                (Some(c), _) => c,
-                (None, Some(d)) => d.join(CONFIG_FILE),
-                (None, None) => default_data_dir().join(CONFIG_FILE),
-            };
-            if !path.exists() {
-                anyhow::bail!(
-                    "no node config at {}; create a node first with `pdc-daemon init --role patient|hospital --name NAME --data-dir DIR`",
-                    path.display()
-                );
-            }
-            let mut cfg = Config::load(&path)?;
-            if let Some(a) = api_listen {
-                cfg.api_listen = a;
-            }
-            init_tracing(&cfg.log);
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            rt.block_on(pdc_daemon::daemon::run(
-                cfg,
-                pdc_daemon::node::shutdown_signal(),
-            ))?;
-            Ok(())
-        }
+        } => run(data_dir, config, api_listen),
         Command::Demo {
             dir,
             port_base,
             fhir,
             fhir_patients,
-        } => {
-            init_tracing("warn");
-            let fhir = fhir.or_else(|| {
-                [
-                    PathBuf::from("../shared/data/fhir"),
-                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/fhir"),
-                ]
-                .into_iter()
-                .find(|p| p.is_dir())
-            });
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            rt.block_on(pdc_daemon::demo::run(
-                pdc_daemon::demo::DemoOptions {
-                    dir,
-                    port_base,
-                    fhir,
-                    fhir_patients,
-                },
-                pdc_daemon::node::shutdown_signal(),
-            ))
-        }
-        Command::SearchEval {
-            queries,
-            bundles,
-            typed,
-            typed_queries,
-            split,
-            half,
-        } => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            let opts = pdc_daemon::search_eval::EvalOptions {
-                queries,
-                bundles,
-                typed,
-                typed_queries,
-                split,
-                half,
-            };
-            let report = rt
-                .block_on(pdc_daemon::search_eval::run_with(&opts))?
-                .to_string();
-            // The last line is machine-read: make sure it is a whole line.
-            if report.ends_with('\n') {
-                print!("{report}");
-            } else {
-                println!("{report}");
-            }
-            Ok(())
-        }
-        Command::Icd10Gen { xml, out } => {
-            let text = std::fs::read_to_string(&xml)
-                .with_context(|| format!("cannot read {}", xml.display()))?;
-            let data = pdc_daemon::search::generate_terminology(&text)?;
-            std::fs::write(&out, &data)
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            println!("wrote {} ({} bytes)", out.display(), data.len());
-            Ok(())
-        }
+        } => demo(pdc_daemon::demo::DemoOptions {
+            dir,
+            port_base,
+            fhir,
+            fhir_patients,
+        }),
+        Command::SearchEval(opts) => search_eval(&opts),
+        Command::Icd10Gen { xml, out } => icd10_gen(&xml, &out),
         Command::GuardEval {
             seed,
             generator,
             traffic,
             write_traffic,
-        } => {
-            use pdc_daemon::guard_eval::{Trace, evaluate_trace, generate_traffic, run_guard_eval};
-            if let Some(path) = write_traffic {
-                let trace = generate_traffic(generator, seed);
-                let f = std::fs::File::create(&path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                trace
-                    .write(std::io::BufWriter::new(f))
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                println!(
-                    "wrote {} ({} requests, {generator} generator, seed {seed})",
-                    path.display(),
-                    trace.lines.len()
-                );
-                return Ok(());
-            }
-            let report = match traffic {
-                Some(path) => {
-                    let trace = Trace::load(&path)?;
-                    evaluate_trace(&trace, &format!("trace {}", path.display()))
-                }
-                None => run_guard_eval(generator, seed),
-            };
-            println!("{report}");
-            Ok(())
-        }
+        } => guard_eval(seed, generator, traffic, write_traffic),
     }
+}
+
+/// A multi-threaded runtime for the subcommands that run async code.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// `init`: creates the node and tells the user what to back up and how to start it.
+fn init(role: Role, name: &str, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = data_dir.unwrap_or_else(default_data_dir);
+    let report = pdc_daemon::node::init(&dir, role, name)?;
+    println!(
+        "created {role} node '{}' in {}",
+        name.trim(),
+        report.data_dir.display()
+    );
+    println!("account:  {}", report.account);
+    println!("peer id:  {}", report.peer_id);
+    println!(
+        "Back up {}/keys/node.key: losing it loses this account.",
+        report.data_dir.display()
+    );
+    println!(
+        "Start it with: pdc-daemon run --data-dir {}",
+        report.data_dir.display()
+    );
+    Ok(())
+}
+
+/// `run`: loads the config (refusing with the `init` command line when there is none)
+/// and runs the node until a shutdown signal.
+fn run(
+    data_dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+    api_listen: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    let path = match (config, data_dir) {
+        (Some(c), _) => c,
+        (None, Some(d)) => d.join(CONFIG_FILE),
+        (None, None) => default_data_dir().join(CONFIG_FILE),
+    };
+    if !path.exists() {
+        anyhow::bail!(
+            "no node config at {}; create a node first with `pdc-daemon init --role patient|hospital --name NAME --data-dir DIR`",
+            path.display()
+        );
+    }
+    let mut cfg = Config::load(&path)?;
+    if let Some(a) = api_listen {
+        cfg.api_listen = a;
+    }
+    init_tracing(&cfg.log);
+    runtime()?.block_on(pdc_daemon::daemon::run(
+        cfg,
+        pdc_daemon::node::shutdown_signal(),
+    ))?;
+    Ok(())
+}
+
+/// `demo`: the whole demo network in this process, with the shared FHIR bundles when
+/// no directory is named and they are found next to the repository.
+fn demo(mut opts: pdc_daemon::demo::DemoOptions) -> anyhow::Result<()> {
+    init_tracing("warn");
+    opts.fhir = opts.fhir.or_else(|| {
+        [
+            PathBuf::from("../shared/data/fhir"),
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/fhir"),
+        ]
+        .into_iter()
+        .find(|p| p.is_dir())
+    });
+    runtime()?.block_on(pdc_daemon::demo::run(
+        opts,
+        pdc_daemon::node::shutdown_signal(),
+    ))
+}
+
+/// `search-eval`: runs the evaluation and prints its report.
+fn search_eval(opts: &pdc_daemon::search_eval::EvalOptions) -> anyhow::Result<()> {
+    let report = runtime()?
+        .block_on(pdc_daemon::search_eval::run_with(opts))?
+        .to_string();
+    // The last line is machine-read: make sure it is a whole line.
+    if report.ends_with('\n') {
+        print!("{report}");
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+/// `icd10-gen`: regenerates the embedded terminology file from the CMS XML.
+fn icd10_gen(xml: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(xml).with_context(|| format!("cannot read {}", xml.display()))?;
+    let data = pdc_daemon::search::generate_terminology(&text)?;
+    std::fs::write(out, &data).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("wrote {} ({} bytes)", out.display(), data.len());
+    Ok(())
+}
+
+/// `guard-eval`: writes a generated trace, or evaluates a trace file or a generated one.
+fn guard_eval(
+    seed: u64,
+    generator: pdc_daemon::guard_eval::Generator,
+    traffic: Option<PathBuf>,
+    write_traffic: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use pdc_daemon::guard_eval::{Trace, evaluate_trace, generate_traffic, run_guard_eval};
+    if let Some(path) = write_traffic {
+        let trace = generate_traffic(generator, seed);
+        let f = std::fs::File::create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        trace
+            .write(std::io::BufWriter::new(f))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!(
+            "wrote {} ({} requests, {generator} generator, seed {seed})",
+            path.display(),
+            trace.lines.len()
+        );
+        return Ok(());
+    }
+    let report = match traffic {
+        Some(path) => {
+            let trace = Trace::load(&path)?;
+            evaluate_trace(&trace, &format!("trace {}", path.display()))
+        }
+        None => run_guard_eval(generator, seed),
+    };
+    println!("{report}");
+    Ok(())
 }
 
 fn init_tracing(default: &str) {

@@ -75,19 +75,26 @@ pub enum EvalError {
 
 /// What to evaluate: the development set (`queries` + `bundles`) or the
 /// patient-typed set (`typed` + `typed_queries`), whole or one half of `split`.
-#[derive(Debug, Clone, Default)]
+/// The daemon's `search-eval` subcommand parses its flags straight into this.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct EvalOptions {
-    /// Development queries (SNOMED CT relevance).
+    /// Queries: query<TAB>relevant SNOMED codes<TAB>note, with a header line.
+    #[arg(long, requires = "bundles")]
     pub queries: Option<PathBuf>,
-    /// Directory of FHIR bundles, one patient each.
+    /// Directory of FHIR R4 Bundle JSON files, one patient each.
+    #[arg(long, requires = "queries")]
     pub bundles: Option<PathBuf>,
-    /// Patient-typed conditions (text, ICD-10-CM codes).
+    /// Patient-typed conditions: text<TAB>ICD-10-CM codes<TAB>note, with a header.
+    #[arg(long, requires = "typed_queries", conflicts_with_all = ["queries", "bundles"])]
     pub typed: Option<PathBuf>,
-    /// Queries over the typed conditions (ICD-10-CM prefixes).
+    /// Queries over the typed set: query<TAB>ICD-10-CM code prefixes<TAB>note.
+    #[arg(long, requires = "typed")]
     pub typed_queries: Option<PathBuf>,
-    /// The split file; with `half`, only that half is evaluated.
+    /// Split file naming the tuning and held-out halves (tests/eval/split.toml).
+    #[arg(long, requires = "half")]
     pub split: Option<PathBuf>,
-    /// Which half of the split.
+    /// Which half of the split to evaluate: tuning or held-out.
+    #[arg(long, requires = "split")]
     pub half: Option<Half>,
 }
 

@@ -259,7 +259,47 @@ pub async fn run(
     opts: DemoOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (dir, temporary) = match &opts.dir {
+    let (dir, temporary) = demo_dir(&opts);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let info_path = dir.join(DEMO_FILE);
+    let fresh = !info_path.exists();
+    let specs = specs(&opts)?;
+    let running = start_all(&dir, &specs, opts.port_base).await?;
+
+    let previous: Value = if fresh {
+        Value::Null
+    } else {
+        serde_json::from_slice(&std::fs::read(&info_path)?).unwrap_or(Value::Null)
+    };
+    let rows = node_rows(&specs, &running, fresh, &previous).await?;
+
+    // Let the grants reach the hospitals before anyone searches.
+    if fresh {
+        wait_for_grants(&specs, &running).await;
+    }
+
+    let info = json!({ "dir": dir.display().to_string(), "nodes": rows });
+    // Holds the demo passwords: 0600 like every secret, replaced atomically.
+    let tmp = info_path.with_extension("json.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    crate::identity::write_secret_file(&tmp, &serde_json::to_vec_pretty(&info)?)?;
+    std::fs::rename(&tmp, &info_path)?;
+    print_table(&info, temporary);
+
+    let failed = serve_until(running, shutdown).await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    if let Some(e) = failed {
+        bail!("a demo node did not stop cleanly: {e}");
+    }
+    println!("demo stopped");
+    Ok(())
+}
+
+/// The demo's directory, and whether it is a temporary one to remove at exit.
+fn demo_dir(opts: &DemoOptions) -> (PathBuf, bool) {
+    match &opts.dir {
         Some(d) => (d.clone(), false),
         None => {
             let d = std::env::temp_dir().join(format!(
@@ -269,50 +309,53 @@ pub async fn run(
             ));
             (d, true)
         }
-    };
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let info_path = dir.join(DEMO_FILE);
-    let fresh = !info_path.exists();
-    let specs = specs(&opts)?;
+    }
+}
+
+/// Starts every node of `specs`, Hospital1 first: every other node bootstraps from it.
+async fn start_all(dir: &Path, specs: &[Spec], port_base: u16) -> anyhow::Result<Vec<Running>> {
     let port = |i: usize| -> anyhow::Result<u16> {
-        if opts.port_base == 0 {
+        if port_base == 0 {
             return Ok(0);
         }
-        u16::try_from(usize::from(opts.port_base) + i)
+        u16::try_from(usize::from(port_base) + i)
             .ok()
             .filter(|p| *p > 0)
             .context("--port-base is too high for all demo nodes")
     };
-
-    // Hospital1 first: every other node bootstraps from it.
     let mut running: Vec<Running> = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         let bootstrap = running
             .first()
             .map(|r| r.p2p_addrs.clone())
             .unwrap_or_default();
-        let r = start_node(&dir, spec, port(i)?, bootstrap)
+        let r = start_node(dir, spec, port(i)?, bootstrap)
             .await
             .with_context(|| {
-                if opts.port_base == 0 {
+                if port_base == 0 {
                     String::new()
                 } else {
                     format!(
                         "port {} may be in use: choose other ports with --port-base, or 0 for any free ports",
-                        usize::from(opts.port_base) + i
+                        usize::from(port_base) + i
                     )
                 }
             })?;
         running.push(r);
     }
+    Ok(running)
+}
 
+/// One row of the demo file per node: its addresses, account and login. A fresh demo
+/// sets each node up; a reused one takes the logins from the `previous` demo file.
+async fn node_rows(
+    specs: &[Spec],
+    running: &[Running],
+    fresh: bool,
+    previous: &Value,
+) -> anyhow::Result<Vec<Value>> {
     let mut rows = Vec::new();
-    let previous: Value = if fresh {
-        Value::Null
-    } else {
-        serde_json::from_slice(&std::fs::read(&info_path)?).unwrap_or(Value::Null)
-    };
-    for (spec, r) in specs.iter().zip(&running) {
+    for (spec, r) in specs.iter().zip(running) {
         let login = if fresh {
             set_up(&r.node, spec).await?
         } else {
@@ -337,34 +380,34 @@ pub async fn run(
             "setup_url": setup_url,
         }));
     }
+    Ok(rows)
+}
 
-    // Let the grants reach the hospitals before anyone searches.
-    if fresh {
-        let expected = specs
-            .iter()
-            .filter(|s| matches!(s.setup, Setup::Alice | Setup::Fhir(_)))
-            .count();
-        let h1 = running[0].node.clone();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::time::Instant::now() < deadline {
-            let known = h1
-                .ledger()
-                .read(|l| l.grants_for_grantee(&h1.account()).len());
-            if known >= expected {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+/// Waits (at most 20 s) until Hospital1 knows every grant the fresh demo made to it.
+async fn wait_for_grants(specs: &[Spec], running: &[Running]) {
+    let expected = specs
+        .iter()
+        .filter(|s| matches!(s.setup, Setup::Alice | Setup::Fhir(_)))
+        .count();
+    let h1 = running[0].node.clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let known = h1
+            .ledger()
+            .read(|l| l.grants_for_grantee(&h1.account()).len());
+        if known >= expected {
+            break;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
 
-    let info = json!({ "dir": dir.display().to_string(), "nodes": rows });
-    // Holds the demo passwords: 0600 like every secret, replaced atomically.
-    let tmp = info_path.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    crate::identity::write_secret_file(&tmp, &serde_json::to_vec_pretty(&info)?)?;
-    std::fs::rename(&tmp, &info_path)?;
-    print_table(&info, temporary);
-
+/// Serves every node until `shutdown`, then stops them all; returns the last node
+/// error, if any node did not stop cleanly.
+async fn serve_until(
+    running: Vec<Running>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Option<String> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for r in running {
@@ -384,14 +427,7 @@ pub async fn run(
             Err(e) => failed = Some(e.to_string()),
         }
     }
-    if temporary {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    if let Some(e) = failed {
-        bail!("a demo node did not stop cleanly: {e}");
-    }
-    println!("demo stopped");
-    Ok(())
+    failed
 }
 
 fn print_table(info: &Value, temporary: bool) {

@@ -243,23 +243,9 @@ impl NetTask {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::ListenAddrs(reply) => {
-                let addrs: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
-                if addrs.is_empty() && self.listen_waiters.len() < MAX_LISTEN_WAITERS {
-                    self.listen_waiters.push(reply);
-                } else {
-                    let _ = reply.send(addrs);
-                }
-            }
+            Command::ListenAddrs(reply) => self.listen_addrs(reply),
             Command::Dial(addr, reply) => {
-                if let Some(Protocol::P2p(peer)) = addr.iter().last() {
-                    self.remember_addr(peer, addr.clone());
-                }
-                let result = self
-                    .swarm
-                    .dial(addr)
-                    .map_err(|e| NetError::Dial(e.to_string()));
-                let _ = reply.send(result);
+                let _ = reply.send(self.dial(addr));
             }
             Command::AddAddress(peer, addr, reply) => {
                 self.remember_addr(peer, addr);
@@ -274,16 +260,7 @@ impl NetTask {
                 acceptance,
                 reply,
             } => {
-                let acceptance = match acceptance {
-                    Acceptance::Accept => MessageAcceptance::Accept,
-                    Acceptance::Reject => MessageAcceptance::Reject,
-                    Acceptance::Ignore => MessageAcceptance::Ignore,
-                };
-                let found = self
-                    .swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&msg_id, &propagation_source, acceptance);
+                let found = self.report_validation(&msg_id, &propagation_source, acceptance);
                 let _ = reply.send(found);
             }
             Command::DataRequest(peer, request, reply) => {
@@ -298,55 +275,22 @@ impl NetTask {
             }
             Command::RespondData(token, response, reply) => {
                 let max = self.config.max_response_bytes;
-                let result = match self.data_channels.entry(token) {
-                    Entry::Vacant(_) => Err(NetError::UnknownResponseToken(token)),
-                    Entry::Occupied(_) if response.encoded_len() > max => Err(too_large(
-                        MessageKind::Response,
-                        response.encoded_len(),
-                        max,
-                    )),
-                    Entry::Occupied(slot) => self
-                        .swarm
-                        .behaviour_mut()
-                        .data
-                        .send_response(slot.remove(), response)
-                        .map_err(|_| NetError::ResponseChannelClosed),
-                };
+                let data = &mut self.swarm.behaviour_mut().data;
+                let result = respond(&mut self.data_channels, token, response, max, |c, r| {
+                    data.send_response(c, r)
+                });
                 let _ = reply.send(result);
             }
             Command::RespondSync(token, response, reply) => {
                 let max = self.config.max_response_bytes;
-                let result = match self.sync_channels.entry(token) {
-                    Entry::Vacant(_) => Err(NetError::UnknownResponseToken(token)),
-                    Entry::Occupied(_) if response.encoded_len() > max => Err(too_large(
-                        MessageKind::Response,
-                        response.encoded_len(),
-                        max,
-                    )),
-                    Entry::Occupied(slot) => self
-                        .swarm
-                        .behaviour_mut()
-                        .sync
-                        .send_response(slot.remove(), response)
-                        .map_err(|_| NetError::ResponseChannelClosed),
-                };
+                let sync = &mut self.swarm.behaviour_mut().sync;
+                let result = respond(&mut self.sync_channels, token, response, max, |c, r| {
+                    sync.send_response(c, r)
+                });
                 let _ = reply.send(result);
             }
             Command::Peers(reply) => {
-                let list = self
-                    .peers
-                    .iter()
-                    .map(|(peer, e)| PeerInfo {
-                        peer_id: *peer,
-                        addrs: e.addrs.clone(),
-                        connected: e.connections > 0,
-                        protocol_version: e.protocol_version.clone(),
-                        agent_version: e.agent_version.clone(),
-                        last_seen_ms: e.last_seen_ms,
-                        foreign: self.foreign.contains(peer),
-                    })
-                    .collect();
-                let _ = reply.send(list);
+                let _ = reply.send(self.peer_list());
             }
             Command::PeerScore(peer, reply) => {
                 let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
@@ -367,6 +311,60 @@ impl NetTask {
                 let _ = reply.send(());
             }
         }
+    }
+
+    /// Answers with the listen addresses, or, before the first listener is up, keeps
+    /// the reply (a bounded number of them) until it is.
+    fn listen_addrs(&mut self, reply: Reply<Vec<Multiaddr>>) {
+        let addrs: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
+        if addrs.is_empty() && self.listen_waiters.len() < MAX_LISTEN_WAITERS {
+            self.listen_waiters.push(reply);
+        } else {
+            let _ = reply.send(addrs);
+        }
+    }
+
+    fn dial(&mut self, addr: Multiaddr) -> Result<(), NetError> {
+        if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+            self.remember_addr(peer, addr.clone());
+        }
+        self.swarm
+            .dial(addr)
+            .map_err(|e| NetError::Dial(e.to_string()))
+    }
+
+    /// Hands gossipsub the verdict on a message it held back; false if it no longer
+    /// knows the message.
+    fn report_validation(
+        &mut self,
+        msg_id: &gossipsub::MessageId,
+        propagation_source: &PeerId,
+        acceptance: Acceptance,
+    ) -> bool {
+        let acceptance = match acceptance {
+            Acceptance::Accept => MessageAcceptance::Accept,
+            Acceptance::Reject => MessageAcceptance::Reject,
+            Acceptance::Ignore => MessageAcceptance::Ignore,
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(msg_id, propagation_source, acceptance)
+    }
+
+    fn peer_list(&self) -> Vec<PeerInfo> {
+        self.peers
+            .iter()
+            .map(|(peer, e)| PeerInfo {
+                peer_id: *peer,
+                addrs: e.addrs.clone(),
+                connected: e.connections > 0,
+                protocol_version: e.protocol_version.clone(),
+                agent_version: e.agent_version.clone(),
+                last_seen_ms: e.last_seen_ms,
+                foreign: self.foreign.contains(peer),
+            })
+            .collect()
     }
 
     fn publish(&mut self, data: Vec<u8>) -> Result<(), NetError> {
@@ -657,5 +655,27 @@ fn too_large(kind: MessageKind, len: usize, max: usize) -> NetError {
         kind,
         len: len as u64,
         max: max as u64,
+    }
+}
+
+/// Sends `response` on the channel `token` names, once: an unknown token and a response
+/// over `max` bytes are refused (the channel stays open for a smaller answer).
+fn respond<R: Message, C>(
+    channels: &mut HashMap<ResponseToken, C>,
+    token: ResponseToken,
+    response: R,
+    max: usize,
+    send: impl FnOnce(C, R) -> Result<(), R>,
+) -> Result<(), NetError> {
+    match channels.entry(token) {
+        Entry::Vacant(_) => Err(NetError::UnknownResponseToken(token)),
+        Entry::Occupied(_) if response.encoded_len() > max => Err(too_large(
+            MessageKind::Response,
+            response.encoded_len(),
+            max,
+        )),
+        Entry::Occupied(slot) => {
+            send(slot.remove(), response).map_err(|_| NetError::ResponseChannelClosed)
+        }
     }
 }

@@ -10,7 +10,7 @@ use ed25519_dalek::SigningKey;
 use super::{MAX_GOSSIP_BLOCKS, NodeError};
 use crate::ledger::{
     AccountId, BlockHash, Genesis, Head, Ingested, Kind, Ledger, LedgerConfig, LedgerDb,
-    LedgerError, VerifiedBlock,
+    LedgerError, VerifiedBlock, VerifyReport,
 };
 use crate::net::NetClient;
 use crate::store::{Batch, Store, cf, prefix};
@@ -187,9 +187,16 @@ impl LedgerHandle {
         }
     }
 
-    /// The ledger's tables, for whole-store checks (`ledger verify`).
-    pub fn db(&self) -> &LedgerDb {
-        &self.db
+    /// The network's genesis this ledger folds from.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// Re-checks every stored block and chain link from the disk, as a start does, on
+    /// the blocking pool (`ledger verify`).
+    pub async fn verify_stored(&self) -> Result<VerifyReport, NodeError> {
+        let (db, genesis, config) = (self.db.clone(), self.genesis.clone(), self.config.clone());
+        Ok(tokio::task::spawn_blocking(move || db.verify(genesis, config, now_ms())).await??)
     }
 
     /// Runs `f` on the ledger under its lock. Keep `f` short: it blocks other readers.

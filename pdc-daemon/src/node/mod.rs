@@ -10,7 +10,8 @@ use crate::config::{CONFIG_FILE, Config, ConfigError, Role};
 use crate::guard::{Guard, GuardConfig};
 use crate::identity::{IdentityError, NodeIdentity, write_secret_file};
 use crate::ledger::{
-    AccountId, Genesis, Kind, LedgerConfig, LedgerDb, LedgerError, PersistError, Register,
+    AccountId, EncryptionKey, Genesis, Kind, LedgerConfig, LedgerDb, LedgerError, PersistError,
+    Register,
 };
 use crate::net::NetClient;
 use crate::records::RecordStore;
@@ -112,7 +113,6 @@ pub struct Node {
     store: Store,
     records: RecordStore,
     started: Instant,
-    genesis: Genesis,
     account: AccountId,
     ledger: Arc<LedgerHandle>,
     guard: GuardHandle,
@@ -158,7 +158,7 @@ impl Node {
             next_order,
             db: ledger_db,
             store: store.clone(),
-            genesis: genesis.clone(),
+            genesis,
             config: ledger_config(&config),
             signing_key: identity.signing_key.clone(),
             linger_ms: config.gossip_linger_ms,
@@ -171,7 +171,6 @@ impl Node {
             store,
             records,
             started: Instant::now(),
-            genesis,
             account,
             ledger,
             net,
@@ -188,7 +187,28 @@ impl Node {
                 .await?;
             tracing::info!(block = %block.hash(), "wrote this node's Register block");
         }
+        node.migrate().await?;
         Ok(node)
+    }
+
+    /// Brings a node made before salted commitments and encryption keys up to date:
+    /// stored records without a salt get one (else their commitments would be plain
+    /// content hashes), and a node whose ledger entry has no encryption key, or
+    /// another one than its key file's, announces it with an `EncryptionKey` block.
+    /// Both do nothing on a node that is up to date.
+    async fn migrate(&self) -> Result<(), NodeError> {
+        self.records.ensure_salts().await?;
+        let mine = self.identity.encryption_public();
+        if self.ledger.read(|l| l.encryption_key(&self.account)) != Some(mine) {
+            let block = self
+                .ledger
+                .append(Kind::EncryptionKey(EncryptionKey {
+                    key: mine.0.to_vec(),
+                }))
+                .await?;
+            tracing::info!(block = %block.hash(), "announced this node's encryption key");
+        }
+        Ok(())
     }
 
     /// Its configuration.
@@ -218,7 +238,7 @@ impl Node {
 
     /// The network's genesis.
     pub fn genesis(&self) -> &Genesis {
-        &self.genesis
+        self.ledger.genesis()
     }
 
     /// This node's ledger account (its public key).

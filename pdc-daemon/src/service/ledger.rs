@@ -129,16 +129,9 @@ pub fn block(node: &Node, hash: &str) -> Result<BlockView> {
 
 /// Re-checks every stored block and chain link, off the async runtime.
 pub async fn verify(node: &Node) -> Result<VerifyView> {
-    let (db, genesis, cfg) = (
-        node.ledger().db().clone(),
-        node.genesis().clone(),
-        node.ledger().read(|l| l.config().clone()),
-    );
-    let report = tokio::task::spawn_blocking(move || db.verify(genesis, cfg, now_ms()))
-        .await?
-        .map_err(|e| {
-            ServiceError::new(super::ErrorKind::Internal, "ledger", e.to_string()).caused_by(e)
-        })?;
+    let report = node.ledger().verify_stored().await.map_err(|e| {
+        ServiceError::new(super::ErrorKind::Internal, "ledger", e.to_string()).caused_by(e)
+    })?;
     Ok(VerifyView {
         ok: report.first_bad.is_none(),
         blocks: report.blocks,

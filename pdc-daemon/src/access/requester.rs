@@ -12,7 +12,7 @@ use crate::ledger::{
     Access, AccountId, BlockHash, Ingested, Kind, Ledger, LedgerError, Send, VerifiedBlock,
 };
 use crate::node::Node;
-use crate::records::commitment;
+use crate::records::{commitment, has_salt};
 
 /// What a requester got from one patient, checked and paid.
 #[derive(Debug, Clone)]
@@ -86,6 +86,12 @@ pub fn check_answer(
         .iter()
         .filter_map(|h| h.as_slice().try_into().ok())
         .collect();
+    if let Some(r) = resp.records.iter().find(|r| !has_salt(r)) {
+        return Err(AccessError::BadResponse(format!(
+            "record {} comes without a salt, so its commitment would be a plain content hash",
+            r.id
+        )));
+    }
     let mut got: Vec<[u8; 32]> = resp.records.iter().map(commitment).collect();
     want.sort();
     got.sort();

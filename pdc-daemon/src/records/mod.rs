@@ -122,7 +122,13 @@ pub fn commitment(record: &Record) -> [u8; 32] {
 /// record it received against the commitment in the owner's Access block. A record
 /// without a full salt is refused, since its commitment would be a plain content hash.
 pub fn verify_commitment(record: &Record, expected: &[u8; 32]) -> bool {
-    record.salt.len() == SALT_LEN && bool::from(commitment(record).ct_eq(expected))
+    has_salt(record) && bool::from(commitment(record).ct_eq(expected))
+}
+
+/// Whether `record` carries a full salt. Without one its commitment is a plain
+/// content hash, which anyone can recompute from a guessed diagnosis.
+pub fn has_salt(record: &Record) -> bool {
+    record.salt.len() == SALT_LEN
 }
 
 /// A fresh random salt for a record version.

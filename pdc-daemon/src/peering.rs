@@ -205,22 +205,9 @@ async fn handle(node: &Arc<Node>, client: &NetClient, syncer: &Syncer, ev: NetEv
             let (node, client) = (node.clone(), client.clone());
             tokio::spawn(async move {
                 let resp = match account_of(&peer) {
-                    None => DataResponse {
-                        records: vec![],
-                        access_block: None,
-                        refused: true,
-                        reason: "peer identity is not an ed25519 account".into(),
-                    },
+                    None => crate::access::refusal("peer identity is not an ed25519 account"),
                     Some(acct) => {
-                        match crate::access::answer(&node, AccountId(acct), request).await {
-                            Ok(r) => r,
-                            Err(e) => DataResponse {
-                                records: vec![],
-                                access_block: None,
-                                refused: true,
-                                reason: format!("the patient's node failed: {e}"),
-                            },
-                        }
+                        crate::access::answer_or_refuse(&node, AccountId(acct), request).await
                     }
                 };
                 if let Err(e) = client.respond_data(channel, resp).await {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use pdc_proto::wire::{DataRequest, DataResponse};
 
-use super::{DataTransport, answer};
+use super::{DataTransport, answer_or_refuse};
 use crate::ledger::AccountId;
 use crate::node::Node;
 
@@ -72,17 +72,6 @@ impl DataTransport for InProcess {
                 patient.fingerprint()
             )
         })?;
-        // As the patient's side of the network does (`peering`): a node that fails to
-        // answer still answers, with a refusal and no Access block, which the requester
-        // then rejects as unchecked.
-        Ok(match answer(node, self.requester, req).await {
-            Ok(resp) => resp,
-            Err(e) => DataResponse {
-                records: vec![],
-                access_block: None,
-                refused: true,
-                reason: format!("the patient's node failed: {e}"),
-            },
-        })
+        Ok(answer_or_refuse(node, self.requester, req).await)
     }
 }

@@ -28,7 +28,9 @@ pub use fanout::{
 };
 pub use grants::{grant, grants_for_decide, revoke};
 pub use in_process::InProcess;
-pub use owner::{answer, answer_at, claim_payments, claim_sends, unpaid_accesses};
+pub use owner::{
+    answer, answer_at, answer_or_refuse, claim_payments, claim_sends, refusal, unpaid_accesses,
+};
 pub(crate) use owner::{disease_category, guard_context_with};
 pub use requester::{CheckedAnswer, VerifiedAnswer, accept_and_pay, check_answer, pay_checked};
 

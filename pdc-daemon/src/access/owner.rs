@@ -31,9 +31,29 @@ pub fn unpaid_accesses(node: &Node, requester: &AccountId, now: u64) -> Vec<Bloc
     })
 }
 
+/// A refusal without records or Access block, as any transport sends one.
+pub fn refusal(reason: impl Into<String>) -> DataResponse {
+    DataResponse {
+        records: vec![],
+        access_block: None,
+        refused: true,
+        reason: reason.into(),
+    }
+}
+
+/// [`answer`] as every transport delivers it: a node that fails to answer still
+/// answers, with a refusal and no Access block (which the requester then rejects as
+/// unchecked), so the network task and the in-process transport behave alike.
+pub async fn answer_or_refuse(node: &Node, requester: AccountId, req: DataRequest) -> DataResponse {
+    match answer(node, requester, req).await {
+        Ok(resp) => resp,
+        Err(e) => refusal(format!("the patient's node failed: {e}")),
+    }
+}
+
 /// Owner side: decide, search, log, answer. Every request, granted or not, appends an
 /// `Access` block, which is returned with the answer. The guard judges the request at
-/// the node's guard clock ([`Node::guard_now`]); see [`answer_at`].
+/// the node's guard clock ([`crate::node::GuardHandle::now`]); see [`answer_at`].
 pub async fn answer(
     node: &Node,
     requester: AccountId,

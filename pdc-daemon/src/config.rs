@@ -129,7 +129,9 @@ pub struct Config {
 }
 
 /// Limits in front of the access decision: every peer can send requests, most of them
-/// hold no grant, and none of that may cost the owner more than these bounds.
+/// hold no grant, and none of that may cost the owner more than these bounds. Read and
+/// validated now; [`crate::refusal`] and [`crate::request`] implement them, and the
+/// access flow is not wired to them yet.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RequestSettings {

@@ -9,6 +9,7 @@
 //! costs before anything is decoded further, signature-checked or looked up.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -129,7 +130,8 @@ pub struct RefusalLog {
     max: usize,
     entries: Mutex<VecDeque<Refusal>>,
     saved: Mutex<Instant>,
-    dirty: Mutex<bool>,
+    /// Changed since the last save.
+    dirty: AtomicBool,
     store: Store,
 }
 
@@ -153,7 +155,7 @@ impl RefusalLog {
             max,
             entries: Mutex::new(entries),
             saved: Mutex::new(Instant::now()),
-            dirty: Mutex::new(false),
+            dirty: AtomicBool::new(false),
             store,
         })
     }
@@ -187,7 +189,7 @@ impl RefusalLog {
                 }
             }
         }
-        *self.dirty.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.dirty.store(true, Ordering::Release);
     }
 
     /// The entries, oldest first.
@@ -219,12 +221,8 @@ impl RefusalLog {
 
     /// Saves the log now if it changed (a clean stop does).
     pub async fn save(&self) -> Result<(), StoreError> {
-        {
-            let mut dirty = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
-            if !*dirty {
-                return Ok(());
-            }
-            *dirty = false;
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
         }
         let bytes = serde_json::to_vec(&*self.lock()).unwrap_or_default();
         let mut b = Batch::new();
